@@ -3,9 +3,9 @@
 package deps
 
 import (
+	_ "github.com/google/go-containerregistry/pkg/v1/empty"
 	_ "github.com/google/go-containerregistry/pkg/v1/mutate"
 	_ "github.com/google/go-containerregistry/pkg/v1/tarball"
-	_ "github.com/google/go-containerregistry/pkg/v1/empty"
 	_ "github.com/jstemmer/go-junit-report/v2/junit"
 	_ "github.com/santhosh-tekuri/jsonschema/v6"
 	_ "github.com/spf13/cobra"
@@ -19,10 +19,12 @@ import (
 	_ "helm.sh/helm/v3/pkg/cli/values"
 	_ "helm.sh/helm/v3/pkg/getter"
 	_ "k8s.io/cli-runtime/pkg/genericclioptions"
-	_ "k8s.io/client-go/kubernetes"
-	_ "k8s.io/client-go/dynamic"
 	_ "k8s.io/client-go/discovery"
+	_ "k8s.io/client-go/dynamic"
+	_ "k8s.io/client-go/kubernetes"
+	_ "k8s.io/client-go/restmapper"
 	_ "k8s.io/client-go/tools/remotecommand"
+	_ "k8s.io/pod-security-admission/policy"
 	_ "sigs.k8s.io/e2e-framework/pkg/env"
 	_ "sigs.k8s.io/e2e-framework/pkg/envconf"
 	_ "sigs.k8s.io/e2e-framework/pkg/envfuncs"

@@ -39,6 +39,10 @@ const (
 	Reachable   Outcome = "reachable"   // connected (TCP/SCTP) or answered (UDP), or the name resolved (DNS)
 	Refused     Outcome = "refused"     // connection refused / ICMP port unreachable / reset
 	Timeout     Outcome = "timeout"     // no answer before the deadline
+	// Unreachable: ICMP host/network unreachable or administratively
+	// prohibited, or a local netfilter refusal. Policy engines that reject
+	// rather than drop answer this way.
+	Unreachable Outcome = "unreachable"
 	DNSFailure  Outcome = "dns-failure" // the host name did not resolve
 	Unsupported Outcome = "unsupported" // the kernel cannot open this protocol (SCTP without the module)
 	Failed      Outcome = "error"       // anything else; see Detail

@@ -1,0 +1,247 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+)
+
+func listBy(selector string) metav1.ListOptions { return metav1.ListOptions{LabelSelector: selector} }
+
+// provision creates the tenants and their probe pods and returns the topology.
+func (s *Session) provision(ctx context.Context) (checks.Topology, error) {
+	var top checks.Topology
+	for _, t := range s.opts.Tenants {
+		objs, err := fixtures.RenderTenant(s.opts.RunID, t)
+		if err != nil {
+			return top, err
+		}
+		if err := s.applier.Create(ctx, objs...); err != nil {
+			return top, fmt.Errorf("provision tenant %s: %w", t.Name, err)
+		}
+		top.Tenants = append(top.Tenants, checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true})
+	}
+	s.opts.Log.Info("tenants provisioned", "tenants", len(top.Tenants))
+
+	nodes, err := schedulableNodes(ctx, s, s.opts.Disposable)
+	if err != nil {
+		return top, err
+	}
+	var specs []fixtures.ProbeSpec
+	for ti, t := range s.opts.Tenants {
+		for i := range s.opts.ProbesPerNamespace {
+			specs = append(specs, fixtures.ProbeSpec{
+				RunID: s.opts.RunID, Tenant: t.Name, Namespace: t.Namespace,
+				Name:  fmt.Sprintf("probe-%d", i),
+				Image: s.opts.ProbeImage, ImagePullSecret: s.opts.ImagePullSecret,
+				// Rotate the start node per tenant so pods spread evenly.
+				Node:                 nodes[(ti+i)%len(nodes)],
+				TolerateControlPlane: s.opts.Disposable,
+			})
+		}
+	}
+	probes, err := s.deployProbes(ctx, specs)
+	if err != nil {
+		return top, err
+	}
+	top.Probes = probes
+	return top, nil
+}
+
+// deployProbes creates probe pods and Services and waits until every pod is
+// Ready and every Service has its endpoint.
+func (s *Session) deployProbes(ctx context.Context, specs []fixtures.ProbeSpec) ([]checks.ProbePod, error) {
+	for _, sp := range specs {
+		objs, err := fixtures.RenderProbe(sp)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.applier.Create(ctx, objs...); err != nil {
+			return nil, fmt.Errorf("deploy probe: %w", err)
+		}
+	}
+	pods, err := s.waitProbesReady(ctx, specs)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitEndpoints(ctx, specs); err != nil {
+		return nil, err
+	}
+	var out []checks.ProbePod
+	for _, sp := range specs {
+		pod := pods[sp.Namespace+"/"+sp.Name]
+		svc, err := s.opts.Clients.Core.CoreV1().Services(sp.Namespace).Get(ctx, sp.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read Service %s/%s: %w", sp.Namespace, sp.Name, err)
+		}
+		out = append(out, checks.ProbePod{
+			Tenant: sp.Tenant, Namespace: sp.Namespace, Name: sp.Name, Node: pod.Spec.NodeName, IP: pod.Status.PodIP,
+			Service: svc.Name, ClusterIP: svc.Spec.ClusterIP,
+			DNSName: svc.Name + "." + svc.Namespace + ".svc",
+		})
+	}
+	s.opts.Log.Info("probe pods ready", "pods", len(out))
+	return out, nil
+}
+
+// fatalWaiting are container states that will not resolve by waiting.
+var fatalWaiting = []string{"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+
+func (s *Session) waitProbesReady(ctx context.Context, specs []fixtures.ProbeSpec) (map[string]corev1.Pod, error) {
+	pods := map[string]corev1.Pod{}
+	var pending []string
+	var fatal error
+	err := wait.PollUntilContextTimeout(ctx, time.Second, s.opts.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
+		pending = pending[:0]
+		for _, sp := range specs {
+			p, err := s.opts.Clients.Core.CoreV1().Pods(sp.Namespace).Get(ctx, sp.Name, metav1.GetOptions{})
+			if err != nil {
+				if apierrors.IsNotFound(err) {
+					pending = append(pending, sp.Namespace+"/"+sp.Name+": not found")
+					continue
+				}
+				return false, nil // transient API error: poll again
+			}
+			pods[sp.Namespace+"/"+sp.Name] = *p
+			if podReady(p) {
+				continue
+			}
+			why := podNotReadyReason(p)
+			pending = append(pending, p.Namespace+"/"+p.Name+": "+why)
+			for _, f := range fatalWaiting {
+				if strings.Contains(why, f) {
+					fatal = fmt.Errorf("probe pod %s/%s cannot start: %s", p.Namespace, p.Name, why)
+					return false, fatal
+				}
+			}
+		}
+		return len(pending) == 0, nil
+	})
+	if fatal != nil {
+		return nil, fmt.Errorf("%w (on kind the probe image must be side-loaded; on other clusters pass a pullable --probe-image)", fatal)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("probe pods not Ready after %s: %s", s.opts.ReadyTimeout, strings.Join(pending, "; "))
+	}
+	return pods, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// podNotReadyReason says why a pod is not ready, in the words kubectl would use.
+func podNotReadyReason(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
+			return fmt.Sprintf("not scheduled: %s %s", c.Reason, c.Message)
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			return fmt.Sprintf("container %s waiting: %s %s", cs.Name, w.Reason, w.Message)
+		}
+		if t := cs.State.Terminated; t != nil {
+			return fmt.Sprintf("container %s terminated: %s (exit %d) %s", cs.Name, t.Reason, t.ExitCode, t.Message)
+		}
+	}
+	return "phase " + string(p.Status.Phase) + ", not ready yet"
+}
+
+func (s *Session) waitEndpoints(ctx context.Context, specs []fixtures.ProbeSpec) error {
+	var missing []string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, s.opts.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
+		missing = missing[:0]
+		for _, sp := range specs {
+			sel := "kubernetes.io/service-name=" + sp.Name
+			eps, err := s.opts.Clients.Core.DiscoveryV1().EndpointSlices(sp.Namespace).List(ctx, listBy(sel))
+			if err != nil {
+				return false, nil
+			}
+			ready := false
+			for _, es := range eps.Items {
+				for _, ep := range es.Endpoints {
+					if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+						ready = true
+					}
+				}
+			}
+			if !ready {
+				missing = append(missing, sp.Namespace+"/"+sp.Name)
+			}
+		}
+		return len(missing) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("Services without a ready endpoint after %s: %s", s.opts.ReadyTimeout, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// schedulableNodes returns the Ready nodes probe pods may run on, sorted.
+// Control-plane nodes count only on clusters bulkhead created.
+func schedulableNodes(ctx context.Context, s *Session, allowControlPlane bool) ([]string, error) {
+	list, err := s.opts.Clients.Core.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []string
+	for _, n := range list.Items {
+		if nodeUsable(n, allowControlPlane) {
+			out = append(out, n.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no Ready, schedulable node for probe pods among %d nodes", len(list.Items))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func nodeUsable(n corev1.Node, allowControlPlane bool) bool {
+	if n.Spec.Unschedulable {
+		return false
+	}
+	ready := slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+		return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+	})
+	if !ready {
+		return false
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
+			continue
+		}
+		if allowControlPlane && t.Key == "node-role.kubernetes.io/control-plane" {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// CreateObjects creates rendered objects for a check or a negative control;
+// they carry the run's labels, so Close removes them too.
+func (s *Session) CreateObjects(ctx context.Context, objs ...*unstructured.Unstructured) error {
+	return s.applier.Create(ctx, objs...)
+}

@@ -1,0 +1,235 @@
+// Package session runs bulkhead against one cluster: it provisions the
+// tenants and probe pods of a run, executes checks, collects their results,
+// and removes everything the run created. Both front ends (the e2e suites and
+// the bulkhead CLI) drive a Session; neither holds check logic.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/reports"
+)
+
+// Options configure a Session.
+type Options struct {
+	Clients *kube.Clients
+	// RunID names this run's objects; generated when empty.
+	RunID string
+	// ProbeImage is the image probe pods run.
+	ProbeImage      string
+	ImagePullSecret string
+	// Disposable is true when bulkhead created the cluster: leftovers of
+	// earlier runs are removed at start and probe pods may run on
+	// control-plane nodes.
+	Disposable bool
+	// Tenants to create; the reference tenants when empty.
+	Tenants []fixtures.TenantSpec
+	// ProbesPerNamespace defaults to 2 (spread over nodes).
+	ProbesPerNamespace int
+	Timing             checks.Timing
+	// ReadyTimeout bounds the wait for probe pods and Service endpoints.
+	ReadyTimeout time.Duration
+	// CleanupTimeout bounds the wait for namespaces to be gone.
+	CleanupTimeout time.Duration
+	Log            *slog.Logger
+	Frontend       string
+	Build          reports.Build
+	// Cluster is the cluster description known to the caller (context,
+	// disposable); Start fills in what it can read from the cluster.
+	Cluster reports.Cluster
+}
+
+func (o *Options) defaults() {
+	if o.RunID == "" {
+		o.RunID = fixtures.NewRunID()
+	}
+	if len(o.Tenants) == 0 {
+		o.Tenants = fixtures.ReferenceTenants(o.RunID)
+	}
+	if o.ProbesPerNamespace == 0 {
+		o.ProbesPerNamespace = 2
+	}
+	if o.Timing == (checks.Timing{}) {
+		o.Timing = checks.DefaultTiming()
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 3 * time.Minute
+	}
+	if o.CleanupTimeout == 0 {
+		o.CleanupTimeout = 3 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Session is one run against one cluster.
+type Session struct {
+	opts    Options
+	env     *checks.Env
+	applier *fixtures.Applier
+
+	mu      sync.Mutex
+	results reports.Results
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New prepares a session without touching the cluster. Its RunID is fixed
+// from here on, so a front end can arrange clean-up (Close) before Start.
+func New(opts Options) (*Session, error) {
+	opts.defaults()
+	if opts.Clients == nil {
+		return nil, errors.New("session: no cluster clients")
+	}
+	if err := fixtures.ValidateRunID(opts.RunID); err != nil {
+		return nil, err
+	}
+	if opts.ProbeImage == "" {
+		return nil, errors.New("session: no probe image")
+	}
+	s := &Session{opts: opts, applier: fixtures.NewApplier(opts.Clients)}
+	s.env = &checks.Env{Kube: opts.Clients, RunID: opts.RunID, ProbeImage: opts.ProbeImage,
+		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log}
+	s.results = reports.Results{Schema: reports.Schema, Run: reports.RunInfo{
+		ID: opts.RunID, Bulkhead: opts.Build, Frontend: opts.Frontend, ProbeImage: opts.ProbeImage, Cluster: opts.Cluster,
+	}}
+	s.results.Run.Cluster.Disposable = opts.Disposable
+	return s, nil
+}
+
+// RunID is the run's ID.
+func (s *Session) RunID() string { return s.opts.RunID }
+
+// Env is what checks run against.
+func (s *Session) Env() *checks.Env { return s.env }
+
+// Applier creates and deletes objects for checks and negative controls.
+func (s *Session) Applier() *fixtures.Applier { return s.applier }
+
+// Start checks the cluster is usable, provisions tenants and probe pods, and
+// records run metadata. On error everything created so far is removed.
+func (s *Session) Start(ctx context.Context) (err error) {
+	s.results.Run.Started = time.Now().UTC()
+	log := s.opts.Log
+	version, err := s.opts.Clients.Ping(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("cluster answers", "server", s.opts.Clients.Server, "version", version, "run", s.opts.RunID)
+	info, err := describeCluster(ctx, s.opts.Clients)
+	if err != nil {
+		return err
+	}
+	info.Context, info.Server, info.Disposable = s.opts.Cluster.Context, s.opts.Clients.Server, s.opts.Disposable
+	if info.Context == "" {
+		info.Context = s.opts.Clients.Context
+	}
+	s.results.Run.Cluster = info
+
+	if err := s.handleLeftovers(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if cerr := s.Close(context.WithoutCancel(ctx)); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", cerr))
+			}
+		}
+	}()
+	top, err := s.provision(ctx)
+	if err != nil {
+		return err
+	}
+	s.env.Topology = top
+	for _, t := range top.Tenants {
+		s.results.Run.Tenants = append(s.results.Run.Tenants, reports.Tenant{
+			Name: t.Name, Namespaces: t.Namespaces, Isolated: t.Isolated, Reference: t.Reference,
+		})
+	}
+	return nil
+}
+
+// handleLeftovers removes earlier runs' objects on a disposable cluster
+// (a reused kind cluster keeps whatever an earlier run left). On a cluster
+// bulkhead did not create, other runs may be live: it only warns.
+func (s *Session) handleLeftovers(ctx context.Context) error {
+	nss, err := s.opts.Clients.Core.CoreV1().Namespaces().List(ctx, listBy(fixtures.ManagedSelector()))
+	if err != nil {
+		return fmt.Errorf("list bulkhead namespaces: %w", err)
+	}
+	if len(nss.Items) == 0 {
+		return nil
+	}
+	if !s.opts.Disposable {
+		var names []string
+		for _, ns := range nss.Items {
+			names = append(names, ns.Name)
+		}
+		s.opts.Log.Warn("namespaces of other bulkhead runs exist; remove them with `bulkhead cleanup` if no run is live", "namespaces", names)
+		return nil
+	}
+	rep, err := fixtures.Cleanup(ctx, s.opts.Clients, fixtures.ManagedSelector(), s.opts.CleanupTimeout)
+	s.opts.Log.Info("removed leftovers of earlier runs", "namespaces", rep.Namespaces, "objects", rep.Objects)
+	if err != nil {
+		return fmt.Errorf("remove leftovers of earlier runs: %w", err)
+	}
+	return nil
+}
+
+// Execute runs one check and records its result.
+func (s *Session) Execute(ctx context.Context, c checks.Check) reports.CheckResult {
+	s.opts.Log.Info("check", "id", c.ID, "title", c.Title)
+	res := checks.Execute(ctx, c, s.env)
+	s.Record(res)
+	s.opts.Log.Info("verdict", "id", c.ID, "verdict", res.Verdict, "reason", res.Reason)
+	return res
+}
+
+// Record adds a result (a check run elsewhere, or a skipped check).
+func (s *Session) Record(res reports.CheckResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results.Checks = append(s.results.Checks, res)
+}
+
+// SetSelection records how the run was filtered (areas, labels, profile).
+func (s *Session) SetSelection(sel map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results.Run.Selection = sel
+}
+
+// Results returns a copy of the results so far, with Finished set to now.
+func (s *Session) Results() *reports.Results {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.results
+	r.Checks = append([]reports.CheckResult(nil), s.results.Checks...)
+	r.Run.Finished = time.Now().UTC()
+	return &r
+}
+
+// Close removes everything this run created and waits for its namespaces to
+// be gone. It is safe to call more than once and from a signal handler.
+func (s *Session) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, s.opts.CleanupTimeout+30*time.Second)
+		defer cancel()
+		rep, err := fixtures.Cleanup(ctx, s.opts.Clients, fixtures.RunSelector(s.opts.RunID), s.opts.CleanupTimeout)
+		s.opts.Log.Info("cleaned up run", "run", s.opts.RunID, "namespaces", rep.Namespaces, "objects", len(rep.Objects))
+		if err != nil {
+			s.closeErr = fmt.Errorf("clean up run %s: %w", s.opts.RunID, err)
+		}
+	})
+	return s.closeErr
+}
