@@ -36,9 +36,9 @@ const (
 type Outcome string
 
 const (
-	Reachable   Outcome = "reachable"   // connected (TCP/SCTP) or answered (UDP), or the name resolved (DNS)
-	Refused     Outcome = "refused"     // connection refused / ICMP port unreachable / reset
-	Timeout     Outcome = "timeout"     // no answer before the deadline
+	Reachable Outcome = "reachable" // connected (TCP/SCTP) or answered (UDP), or the name resolved (DNS)
+	Refused   Outcome = "refused"   // connection refused / ICMP port unreachable / reset
+	Timeout   Outcome = "timeout"   // no answer before the deadline
 	// Unreachable: ICMP host/network unreachable or administratively
 	// prohibited, or a local netfilter refusal. Policy engines that reject
 	// rather than drop answer this way.
