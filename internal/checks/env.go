@@ -109,3 +109,11 @@ func (env *Env) ExecProbe(ctx context.Context, p ProbePod, stdin []byte, args ..
 
 // ProbeContainer is the container name of every probe pod.
 const ProbeContainer = "probe"
+
+// Derive returns a copy of env with its own (empty) memo, so a negative
+// control or a benchmark can probe afresh and change Timing without
+// touching the run's shared results.
+func (env *Env) Derive() *Env {
+	return &Env{Kube: env.Kube, RunID: env.RunID, Topology: env.Topology, ProbeImage: env.ProbeImage,
+		Disposable: env.Disposable, Timing: env.Timing, Log: env.Log}
+}

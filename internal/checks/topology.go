@@ -23,6 +23,37 @@ type Tenant struct {
 	// the other end and egress here both allowed). Same-tenant traffic is
 	// always expected allowed.
 	AllowedTo []string
+	// Identities act as the tenant in API checks.
+	Identities []Identity
+}
+
+// Identity is one way of acting as a tenant against the API server.
+type Identity struct {
+	// User is the username: impersonated for users, and
+	// system:serviceaccount:NS:NAME for ServiceAccounts.
+	User   string
+	Groups []string
+	// ServiceAccount is "namespace/name" when the identity is a
+	// ServiceAccount; checks may then also act with its own token from
+	// inside a pod.
+	ServiceAccount string
+}
+
+// ServiceAccountIdentity returns the identity of a ServiceAccount.
+func ServiceAccountIdentity(namespace, name string) Identity {
+	return Identity{
+		User:           "system:serviceaccount:" + namespace + ":" + name,
+		Groups:         []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+		ServiceAccount: namespace + "/" + name,
+	}
+}
+
+// String names the identity for evidence.
+func (i Identity) String() string {
+	if i.ServiceAccount != "" {
+		return "serviceaccount " + i.ServiceAccount
+	}
+	return "user " + i.User
 }
 
 // ProbePod is one running probe pod and how to reach it.

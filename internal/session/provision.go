@@ -20,10 +20,10 @@ import (
 
 func listBy(selector string) metav1.ListOptions { return metav1.ListOptions{LabelSelector: selector} }
 
-// provision creates the tenants and their probe pods and returns the topology.
-func (s *Session) provision(ctx context.Context) (checks.Topology, error) {
+// provision creates tenants and their probe pods and returns their topology.
+func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) (checks.Topology, error) {
 	var top checks.Topology
-	for _, t := range s.opts.Tenants {
+	for _, t := range tenants {
 		objs, err := fixtures.RenderTenant(s.opts.RunID, t)
 		if err != nil {
 			return top, err
@@ -31,7 +31,11 @@ func (s *Session) provision(ctx context.Context) (checks.Topology, error) {
 		if err := s.applier.Create(ctx, objs...); err != nil {
 			return top, fmt.Errorf("provision tenant %s: %w", t.Name, err)
 		}
-		top.Tenants = append(top.Tenants, checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true})
+		top.Tenants = append(top.Tenants, checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true,
+			Identities: []checks.Identity{
+				{User: fixtures.TenantUser(s.opts.RunID, t.Name), Groups: []string{fixtures.TenantGroup(s.opts.RunID, t.Name), "system:authenticated"}},
+				checks.ServiceAccountIdentity(t.Namespace, fixtures.ProbeServiceAccount),
+			}})
 	}
 	s.opts.Log.Info("tenants provisioned", "tenants", len(top.Tenants))
 
@@ -40,7 +44,7 @@ func (s *Session) provision(ctx context.Context) (checks.Topology, error) {
 		return top, err
 	}
 	var specs []fixtures.ProbeSpec
-	for ti, t := range s.opts.Tenants {
+	for ti, t := range tenants {
 		for i := range s.opts.ProbesPerNamespace {
 			specs = append(specs, fixtures.ProbeSpec{
 				RunID: s.opts.RunID, Tenant: t.Name, Namespace: t.Namespace,
@@ -238,6 +242,20 @@ func nodeUsable(n corev1.Node, allowControlPlane bool) bool {
 		return false
 	}
 	return true
+}
+
+// AddTenants provisions more reference tenants, with probe pods, into a
+// started session (benchmarks use it to grow the matrix).
+func (s *Session) AddTenants(ctx context.Context, tenants ...fixtures.TenantSpec) error {
+	more, err := s.provision(ctx, tenants)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.env.Topology.Tenants = append(s.env.Topology.Tenants, more.Tenants...)
+	s.env.Topology.Probes = append(s.env.Topology.Probes, more.Probes...)
+	return nil
 }
 
 // CreateObjects creates rendered objects for a check or a negative control;

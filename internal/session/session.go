@@ -146,14 +146,18 @@ func (s *Session) Start(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	top, err := s.provision(ctx)
+	top, err := s.provision(ctx, s.opts.Tenants)
 	if err != nil {
 		return err
 	}
 	s.env.Topology = top
 	for _, t := range top.Tenants {
+		var ids []string
+		for _, id := range t.Identities {
+			ids = append(ids, id.String())
+		}
 		s.results.Run.Tenants = append(s.results.Run.Tenants, reports.Tenant{
-			Name: t.Name, Namespaces: t.Namespaces, Isolated: t.Isolated, Reference: t.Reference,
+			Name: t.Name, Namespaces: t.Namespaces, Isolated: t.Isolated, Reference: t.Reference, Identities: ids,
 		})
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +58,10 @@ func Checks() []checks.Check {
 	}
 }
 
+// DefaultProtocols are probed on every cluster; SCTP is added where every
+// probe pod's kernel can open SCTP sockets.
+var DefaultProtocols = []wire.Protocol{wire.TCP, wire.UDP}
+
 // MatrixKey is the memo key of the shared matrix; negative-control tests
 // forget it to make the next check probe again.
 const MatrixKey = "network/matrix"
@@ -75,7 +80,7 @@ func probeAll(ctx context.Context, env *checks.Env) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
-	protocols := []wire.Protocol{wire.TCP, wire.UDP}
+	protocols := slices.Clone(DefaultProtocols)
 	var notes []string
 	if sctp, why := sctpAvailable(caps); sctp {
 		protocols = append(protocols, wire.SCTP)

@@ -233,3 +233,18 @@ func resolvedWord(r wire.ConnectResult) string {
 	}
 	return string(r.Outcome)
 }
+
+// ProbeOnce probes paths once (one exec per source pod) and judges each.
+// Negative-control tests use it to wait until an injected fault is in effect.
+func ProbeOnce(ctx context.Context, env *checks.Env, paths []Path) ([]Result, error) {
+	out, _, err := probeRound(ctx, env, paths)
+	if err != nil {
+		return nil, err
+	}
+	rs := make([]Result, len(paths))
+	for i, p := range paths {
+		rs[i] = Result{Path: p, Last: out[i], Attempts: 1}
+		rs[i].OK, rs[i].Observed, rs[i].Detail = Judge(p, out[i])
+	}
+	return rs, nil
+}

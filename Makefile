@@ -1,0 +1,49 @@
+# bulkhead: the two commands a newcomer needs are `make conformance` and
+# `make test` (see README.md). Everything else is a building block.
+
+GO        ?= go
+# The e2e suites create a kind cluster and install Cilium: allow for it.
+E2E_TIMEOUT ?= 75m
+# Extra flags for the e2e suites, e.g. E2E_ARGS="--keep-cluster".
+E2E_ARGS  ?=
+UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /suites)
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    = -X github.com/bulkhead-k8s/bulkhead.version=$(VERSION)
+
+.PHONY: all test unit e2e conformance bench-network build probe-image lint clean
+
+all: lint build unit
+
+## test: unit tests, then every e2e suite (negative controls included) on a disposable kind + Cilium cluster
+test: unit e2e
+
+## unit: tests of pure logic; no cluster needed
+unit:
+	$(GO) test -count=1 $(UNIT_PKGS)
+
+## e2e: the conformance suites and their negative controls on a disposable kind cluster
+e2e:
+	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./suites/ -args $(E2E_ARGS)
+
+## conformance: kind + Cilium + reference tenants + every check + reports in _reports/<run-id>/, then delete the cluster
+conformance:
+	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./suites/ -args --skip-labels=type=negative-control $(E2E_ARGS)
+
+## bench-network: how long the network matrix takes and how many exec round trips it uses, for 2 and 6 tenants
+bench-network:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkNetworkMatrix -benchtime 1x -timeout $(E2E_TIMEOUT) ./suites/ -args $(E2E_ARGS)
+
+## build: the bulkhead CLI in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/bulkhead ./cmd/bulkhead
+
+## probe-image: the probe image as a docker-compatible tarball in _output/probe/ (docker load / crane push it)
+probe-image:
+	$(GO) run ./probes/image/cmd -out _output/probe -version $(VERSION)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin _output

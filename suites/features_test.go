@@ -1,0 +1,75 @@
+package suites
+
+import (
+	"context"
+	"testing"
+
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+	"sigs.k8s.io/e2e-framework/pkg/types"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/reports"
+)
+
+// Feature labels.
+const (
+	labelArea  = "area"
+	labelCheck = "check"
+	labelType  = "type"
+	// typeConformance features run a check and record its result; the
+	// reports are made of them.
+	typeConformance = "conformance"
+	// typeNegativeControl features inject a leak and expect a check to fail;
+	// their results are not part of the conformance report.
+	typeNegativeControl = "negative-control"
+)
+
+// checkFeatures wraps each check in an e2e-framework feature. The check runs
+// through the session, so its result lands in the run's reports; a failing
+// verdict fails the test with the check's reason.
+func checkFeatures(cs []checks.Check) []types.Feature {
+	var out []types.Feature
+	for _, c := range cs {
+		f := features.New(c.ID+" "+c.Title).
+			WithLabel(labelArea, string(c.Area)).
+			WithLabel(labelCheck, c.ID).
+			WithLabel(labelType, typeConformance).
+			Assess(c.Proves, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+				res := h.session.Execute(ctx, c)
+				requireVerdict(t, res, reports.Pass)
+				return ctx
+			})
+		out = append(out, f.Feature())
+	}
+	return out
+}
+
+// requireVerdict fails t unless res has the wanted verdict; a check that was
+// not evaluated (no subject in this run) is reported as a skip.
+func requireVerdict(t *testing.T, res reports.CheckResult, want reports.Verdict) {
+	t.Helper()
+	for _, n := range res.Notes {
+		t.Logf("%s note: %s", res.ID, n)
+	}
+	if res.Verdict == want {
+		t.Logf("%s: %s (%d observations)", res.ID, res.Verdict, len(res.Observations))
+		return
+	}
+	if res.Verdict == reports.Skipped && want == reports.Pass {
+		t.Skipf("%s not evaluated: %s", res.ID, res.Reason)
+	}
+	t.Errorf("%s %s: verdict %s, want %s: %s", res.ID, res.Title, res.Verdict, want, res.Reason)
+}
+
+// mustCheck returns the check with id from cs.
+func mustCheck(t *testing.T, cs []checks.Check, id string) checks.Check {
+	t.Helper()
+	for _, c := range cs {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return checks.Check{}
+}

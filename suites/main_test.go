@@ -1,0 +1,63 @@
+// Package suites is bulkhead's conformance suite for `go test`: one
+// TestMain, one cluster, a file per area. Each check is an e2e-framework
+// feature labelled with its area and check ID; negative controls (tests that
+// inject a leak and expect the check to fail) are labelled
+// type=negative-control.
+//
+// Without --kubeconfig/--context it creates a disposable kind cluster with
+// Cilium, runs everything, writes reports and deletes the cluster:
+//
+//	go test ./suites/ -timeout 60m
+//
+// Against an existing cluster (only bulkhead's own namespaces are created):
+//
+//	go test ./suites/ -timeout 60m -args --kubeconfig=PATH --context=NAME --probe-image=REF
+package suites
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+)
+
+var (
+	testenv env.Environment
+	h       *harness
+)
+
+func TestMain(m *testing.M) {
+	h = newHarness()
+	h.registerFlags(flag.CommandLine)
+	cfg, err := envconf.NewFromFlags()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	testenv, err = env.NewWithContext(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
+		os.Exit(2)
+	}
+	h.target.Kubeconfig, h.target.Context = cfg.KubeconfigFile(), cfg.KubeContext()
+	if h.existingCluster() {
+		testenv.Setup(h.useExistingCluster)
+	} else {
+		h.newKindCluster()
+		testenv.Setup(
+			envfuncs.CreateCluster(h.kind, h.target.ClusterName),
+			h.installCNI,
+			h.provideProbeImage,
+		)
+	}
+	testenv.Setup(h.startSession)
+	testenv.Finish(h.finish)
+	h.cleanupOnSignal(cancel)
+	os.Exit(testenv.Run(m))
+}
