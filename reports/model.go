@@ -37,11 +37,11 @@ const (
 type Role string
 
 const (
-	// Test observations are what the check is about (usually: this must be blocked).
-	Test Role = "test"
-	// Control observations are positive controls: the same path where it must
-	// work. Without them a "blocked" result could mean "nothing works".
-	Control Role = "control"
+	// RoleTest observations are what the check is about (usually: this must be blocked).
+	RoleTest Role = "test"
+	// RoleControl observations are positive controls: the same path where it
+	// must work. Without them a "blocked" result could mean "nothing works".
+	RoleControl Role = "control"
 )
 
 // Results is the whole content of results.json.

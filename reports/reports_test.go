@@ -22,9 +22,9 @@ func sample() *Results {
 		Cluster: Cluster{Context: "kind-bulkhead", KubernetesVersion: "v1.36.3", CNI: "cilium", CNIVersion: "v1.20.2", Nodes: 2, Disposable: true}},
 		Checks: []CheckResult{
 			{ID: "NET-001", Title: "Cross-tenant traffic is blocked", Area: "network", Verdict: Pass, Started: t0, Finished: t0.Add(3 * time.Second),
-				Observations: []Observation{o(Test, "a0", "b0", "tcp/pod-ip", "blocked", "timeout", true), o(Control, "a0", "a1", "tcp/pod-ip", "reachable", "reachable", true)}},
+				Observations: []Observation{o(RoleTest, "a0", "b0", "tcp/pod-ip", "blocked", "timeout", true), o(RoleControl, "a0", "a1", "tcp/pod-ip", "reachable", "reachable", true)}},
 			{ID: "NET-002", Title: "Ingress", Area: "network", Verdict: Fail, Reason: "leak: c0 -> b0", Started: t0, Finished: t0.Add(time.Second),
-				Observations: []Observation{o(Test, "c0", "b0", "tcp/pod-ip", "blocked", "reachable", false)}},
+				Observations: []Observation{o(RoleTest, "c0", "b0", "tcp/pod-ip", "blocked", "reachable", false)}},
 			{ID: "RBAC-001", Title: "RBAC", Area: "rbac", Verdict: Error, Reason: "forbidden to list", Started: t0, Finished: t0},
 			{ID: "NET-009", Title: "SCTP", Area: "network", Verdict: Skipped, Reason: "no SCTP", Started: t0, Finished: t0},
 		}}

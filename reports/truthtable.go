@@ -118,7 +118,7 @@ func (t TruthTable) Text() string {
 				s = cell.Observed
 				if !cell.OK {
 					s = "!" + s
-					if cell.Role == Control {
+					if cell.Role == RoleControl {
 						s = "?" + cell.Observed
 					}
 				}

@@ -28,13 +28,33 @@ const (
 // checkFeatures wraps each check in an e2e-framework feature. The check runs
 // through the session, so its result lands in the run's reports; a failing
 // verdict fails the test with the check's reason.
+//
+// Labels carry the catalogue's mappings too, so a run can be narrowed to a
+// framework's controls: --labels mtb=MTB-PL1-BC-NI-1, --labels nist80053=AC-4.
 func checkFeatures(cs []checks.Check) []types.Feature {
+	cat, err := reports.LoadCatalogue()
+	if err != nil {
+		panic(err) // the embedded catalogue is validated by unit tests
+	}
 	var out []types.Feature
 	for _, c := range cs {
 		f := features.New(c.ID+" "+c.Title).
 			WithLabel(labelArea, string(c.Area)).
 			WithLabel(labelCheck, c.ID).
-			WithLabel(labelType, typeConformance).
+			WithLabel(labelType, typeConformance)
+		m := cat[c.ID].Mappings
+		for _, id := range m.MTB {
+			f = f.WithLabel("mtb", id)
+		}
+		for _, id := range m.NIST80053 {
+			f = f.WithLabel("nist80053", id)
+		}
+		for _, ids := range m.CIS {
+			for _, id := range ids {
+				f = f.WithLabel("cis", id)
+			}
+		}
+		f = f.
 			Assess(c.Proves, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 				res := h.session.Execute(ctx, c)
 				requireVerdict(t, res, reports.Pass)

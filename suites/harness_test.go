@@ -28,13 +28,16 @@ import (
 // harness holds the run's state between TestMain's setup, the tests and
 // Finish: the target, the kind cluster (if bulkhead made one) and the session.
 type harness struct {
-	target  target.Config
-	log     *slog.Logger
-	timing  checks.Timing
-	kind    *kindcluster.Cluster
-	probe   string
-	clients *kube.Clients
-	session *session.Session
+	target target.Config
+	log    *slog.Logger
+	timing checks.Timing
+	kind   *kindcluster.Cluster
+	// madeByBulkhead: the cluster carries bulkhead's marker (created now or
+	// by an earlier run with --keep-cluster).
+	madeByBulkhead bool
+	probe          string
+	clients        *kube.Clients
+	session        *session.Session
 
 	finishOnce sync.Once
 	finished   chan struct{}
@@ -78,12 +81,41 @@ func (h *harness) newKindCluster() {
 	h.kind = kindcluster.New(h.target.KindOptions())
 }
 
-func (h *harness) useExistingCluster(ctx context.Context, _ *envconf.Config) (context.Context, error) {
-	if h.target.ProbeImage == "" {
+// useExistingCluster runs against the kubeconfig's cluster. A kind cluster
+// bulkhead created earlier (kept with --keep-cluster) is recognised by its
+// marker: then a probe image is built and side-loaded as for a new one, so
+// several developers' runs can share one cluster.
+func (h *harness) useExistingCluster(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+	clients, err := kube.Load(cfg.KubeconfigFile(), cfg.KubeContext())
+	if err != nil {
+		return ctx, err
+	}
+	if _, err := clients.Ping(ctx); err != nil {
+		return ctx, err
+	}
+	marker, made := target.ReadMarker(ctx, clients)
+	h.madeByBulkhead = made
+	h.probe = h.target.ProbeImage
+	if h.probe != "" {
+		return ctx, nil
+	}
+	if !made || marker.KindCluster == "" {
 		return ctx, errors.New("against an existing cluster, pass --probe-image (a probe image the cluster can pull; `make probe-image` builds one)")
 	}
-	h.probe = h.target.ProbeImage
-	return ctx, nil
+	opts := h.target.KindOptions()
+	opts.Name, opts.Reuse = marker.KindCluster, true
+	h.probe, err = h.target.ProvideProbeImage(ctx, kindcluster.New(opts))
+	return ctx, err
+}
+
+// markCluster records that bulkhead made this kind cluster.
+func (h *harness) markCluster(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+	clients, err := kube.Load(cfg.KubeconfigFile(), cfg.KubeContext())
+	if err != nil {
+		return ctx, err
+	}
+	h.madeByBulkhead = true
+	return ctx, target.MarkCluster(ctx, clients, h.target.ClusterName)
 }
 
 func (h *harness) installCNI(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
@@ -108,13 +140,14 @@ func (h *harness) startSession(ctx context.Context, cfg *envconf.Config) (contex
 	h.clients = clients
 	ver, commit := bulkhead.Version()
 	s, err := session.New(session.Options{
-		Clients:    clients,
-		ProbeImage: h.probe,
-		Disposable: h.kind != nil,
-		Timing:     h.timing,
-		Log:        h.log,
-		Frontend:   "go test",
-		Build:      reports.Build{Version: ver, Commit: commit},
+		Clients:        clients,
+		ProbeImage:     h.probe,
+		Disposable:     h.madeByBulkhead,
+		CleanLeftovers: h.kind != nil,
+		Timing:         h.timing,
+		Log:            h.log,
+		Frontend:       "go test",
+		Build:          reports.Build{Version: ver, Commit: commit},
 	})
 	if err != nil {
 		return ctx, err

@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 		testenv.Setup(
 			envfuncs.CreateCluster(h.kind, h.target.ClusterName),
 			h.installCNI,
+			h.markCluster,
 			h.provideProbeImage,
 		)
 	}

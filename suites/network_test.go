@@ -79,7 +79,7 @@ func negativeBothTenantsOpen() types.Feature {
 			assert.Contains(t, cross.Reason, nsA+"/probe-0 -> "+nsB+"/probe-")
 			leaks := 0
 			for _, o := range cross.Observations {
-				if o.Role == reports.Test && !o.OK {
+				if o.Role == reports.RoleTest && !o.OK {
 					leaks++
 					assert.Equal(t, "reachable", o.Observed, "a leak is an observed connection")
 					assert.NotEqual(t, o.Actor.Tenant, o.Target.Tenant)
@@ -176,4 +176,3 @@ func protocolsOf(res reports.CheckResult) []string {
 	}
 	return out
 }
-

@@ -96,13 +96,13 @@ func Judge(c Check, out Outcome) (reports.Verdict, string) {
 	var badTests, badControls []reports.Observation
 	controls := 0
 	for _, o := range out.Observations {
-		if o.Role == reports.Control {
+		if o.Role == reports.RoleControl {
 			controls++
 		}
 		if o.OK {
 			continue
 		}
-		if o.Role == reports.Control {
+		if o.Role == reports.RoleControl {
 			badControls = append(badControls, o)
 		} else {
 			badTests = append(badTests, o)

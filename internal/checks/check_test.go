@@ -25,14 +25,14 @@ func TestJudge(t *testing.T) {
 		verdict reports.Verdict
 		reason  string
 	}{
-		{"error wins", blocked, Outcome{Err: errors.New("boom"), Observations: []reports.Observation{obs(reports.Test, true)}}, reports.Error, "boom"},
+		{"error wins", blocked, Outcome{Err: errors.New("boom"), Observations: []reports.Observation{obs(reports.RoleTest, true)}}, reports.Error, "boom"},
 		{"skip", blocked, Outcome{Skip: "not here"}, reports.Skipped, "not here"},
 		{"nothing tried is an error, not a pass", blocked, Outcome{}, reports.Error, "no observations"},
-		{"all blocked and control works", blocked, Outcome{Observations: []reports.Observation{obs(reports.Test, true), obs(reports.Control, true)}}, reports.Pass, ""},
-		{"a leak fails", blocked, Outcome{Observations: []reports.Observation{obs(reports.Test, false), obs(reports.Control, true)}}, reports.Fail, "1 of 1 tested paths not as expected: a/p0 -> b/p1 tcp/pod-ip"},
-		{"nothing works fails: control broken", blocked, Outcome{Observations: []reports.Observation{obs(reports.Test, true), obs(reports.Control, false)}}, reports.Fail, "positive control failed (1 of 1)"},
-		{"blocked without any control fails", blocked, Outcome{Observations: []reports.Observation{obs(reports.Test, true)}}, reports.Fail, "no positive control"},
-		{"positive check needs no control", positive, Outcome{Observations: []reports.Observation{obs(reports.Test, true)}}, reports.Pass, ""},
+		{"all blocked and control works", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, true)}}, reports.Pass, ""},
+		{"a leak fails", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, false), obs(reports.RoleControl, true)}}, reports.Fail, "1 of 1 tested paths not as expected: a/p0 -> b/p1 tcp/pod-ip"},
+		{"nothing works fails: control broken", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, false)}}, reports.Fail, "positive control failed (1 of 1)"},
+		{"blocked without any control fails", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true)}}, reports.Fail, "no positive control"},
+		{"positive check needs no control", positive, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true)}}, reports.Pass, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,7 +50,7 @@ func TestJudge(t *testing.T) {
 func TestDescribeBoundsTheList(t *testing.T) {
 	var many []reports.Observation
 	for range 12 {
-		many = append(many, obs(reports.Test, false))
+		many = append(many, obs(reports.RoleTest, false))
 	}
 	assert.Contains(t, Describe(many), "and 4 more")
 }

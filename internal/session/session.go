@@ -26,10 +26,14 @@ type Options struct {
 	// ProbeImage is the image probe pods run.
 	ProbeImage      string
 	ImagePullSecret string
-	// Disposable is true when bulkhead created the cluster: leftovers of
-	// earlier runs are removed at start and probe pods may run on
-	// control-plane nodes.
+	// Disposable is true when bulkhead created the cluster: probe pods may
+	// run on control-plane nodes and checks may install cluster-level
+	// fixtures (a metadata decoy).
 	Disposable bool
+	// CleanLeftovers removes every earlier run's objects at start. Only for
+	// a cluster this process created or reused for itself: on a shared
+	// cluster other runs may be live.
+	CleanLeftovers bool
 	// Tenants to create; the reference tenants when empty.
 	Tenants []fixtures.TenantSpec
 	// ProbesPerNamespace defaults to 2 (spread over nodes).
@@ -163,9 +167,9 @@ func (s *Session) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// handleLeftovers removes earlier runs' objects on a disposable cluster
-// (a reused kind cluster keeps whatever an earlier run left). On a cluster
-// bulkhead did not create, other runs may be live: it only warns.
+// handleLeftovers removes earlier runs' objects when asked (a reused kind
+// cluster keeps whatever an earlier run left). Otherwise other runs may be
+// live: it only warns.
 func (s *Session) handleLeftovers(ctx context.Context) error {
 	nss, err := s.opts.Clients.Core.CoreV1().Namespaces().List(ctx, listBy(fixtures.ManagedSelector()))
 	if err != nil {
@@ -174,7 +178,7 @@ func (s *Session) handleLeftovers(ctx context.Context) error {
 	if len(nss.Items) == 0 {
 		return nil
 	}
-	if !s.opts.Disposable {
+	if !s.opts.CleanLeftovers {
 		var names []string
 		for _, ns := range nss.Items {
 			names = append(names, ns.Name)

@@ -166,9 +166,9 @@ func crossTenant(top checks.Topology, p Path) (reports.Role, bool) {
 		return "", false
 	}
 	if s.Name != d.Name {
-		return reports.Test, true
+		return reports.RoleTest, true
 	}
-	return reports.Control, true
+	return reports.RoleControl, true
 }
 
 func tenantIngress(top checks.Topology, p Path) (reports.Role, bool) {
@@ -177,9 +177,9 @@ func tenantIngress(top checks.Topology, p Path) (reports.Role, bool) {
 	case !ok || p.Via == ViaDNS:
 		return "", false
 	case !s.Isolated && d.Isolated:
-		return reports.Test, true
+		return reports.RoleTest, true
 	case !s.Isolated && !d.Isolated, s.Name == d.Name:
-		return reports.Control, true
+		return reports.RoleControl, true
 	}
 	return "", false
 }
@@ -190,9 +190,9 @@ func tenantEgress(top checks.Topology, p Path) (reports.Role, bool) {
 	case !ok || p.Via == ViaDNS:
 		return "", false
 	case s.Isolated && !d.Isolated:
-		return reports.Test, true
+		return reports.RoleTest, true
 	case !s.Isolated && !d.Isolated, s.Name == d.Name && s.Isolated:
-		return reports.Control, true
+		return reports.RoleControl, true
 	}
 	return "", false
 }
@@ -203,9 +203,9 @@ func sameTenant(top checks.Topology, p Path) (reports.Role, bool) {
 		return "", false
 	}
 	if s.Isolated {
-		return reports.Test, true
+		return reports.RoleTest, true
 	}
-	return reports.Control, true
+	return reports.RoleControl, true
 }
 
 func dnsResolution(top checks.Topology, p Path) (reports.Role, bool) {
@@ -217,9 +217,9 @@ func dnsResolution(top checks.Topology, p Path) (reports.Role, bool) {
 		return "", false
 	}
 	if s.Isolated {
-		return reports.Test, true
+		return reports.RoleTest, true
 	}
-	return reports.Control, true
+	return reports.RoleControl, true
 }
 
 func tenants(top checks.Topology, p Path) (checks.Tenant, checks.Tenant, bool) {
@@ -262,7 +262,7 @@ func Slice(top checks.Topology, m *Matrix, slice slicer) checks.Outcome {
 
 func hasTest(obs []reports.Observation) bool {
 	for _, o := range obs {
-		if o.Role == reports.Test {
+		if o.Role == reports.RoleTest {
 			return true
 		}
 	}
