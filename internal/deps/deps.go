@@ -6,6 +6,7 @@ import (
 	_ "github.com/google/go-containerregistry/pkg/v1/empty"
 	_ "github.com/google/go-containerregistry/pkg/v1/mutate"
 	_ "github.com/google/go-containerregistry/pkg/v1/tarball"
+	_ "github.com/joshdk/go-junit"
 	_ "github.com/jstemmer/go-junit-report/v2/junit"
 	_ "github.com/santhosh-tekuri/jsonschema/v6"
 	_ "github.com/spf13/cobra"

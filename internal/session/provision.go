@@ -31,11 +31,16 @@ func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) 
 		if err := s.applier.Create(ctx, objs...); err != nil {
 			return top, fmt.Errorf("provision tenant %s: %w", t.Name, err)
 		}
-		top.Tenants = append(top.Tenants, checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true,
-			Identities: []checks.Identity{
+		tn := checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true}
+		if t.Isolated {
+			// The identities fixtures bind to the tenant-admin Role
+			// (manifests/isolated-20-rbac.yaml).
+			tn.Identities = []checks.Identity{
 				{User: fixtures.TenantUser(s.opts.RunID, t.Name), Groups: []string{fixtures.TenantGroup(s.opts.RunID, t.Name), "system:authenticated"}},
 				checks.ServiceAccountIdentity(t.Namespace, fixtures.ProbeServiceAccount),
-			}})
+			}
+		}
+		top.Tenants = append(top.Tenants, tn)
 	}
 	s.opts.Log.Info("tenants provisioned", "tenants", len(top.Tenants))
 
