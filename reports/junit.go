@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -13,7 +14,8 @@ import (
 const JUnitFile = "junit.xml"
 
 // JUnit XML as GitLab, Jenkins and the GitHub test-report actions read it:
-// a <testsuites> root, one <testsuite> per area, one <testcase> per check.
+// a <testsuites> root, one <testsuite> per area, one <testcase> per check
+// (or per tenant pair of a check, see JUnitWith).
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
@@ -59,8 +61,24 @@ type junitResult struct {
 	Data    string `xml:",chardata"`
 }
 
-// JUnit renders results as JUnit XML.
+// JUnit renders results as JUnit XML with the embedded catalogue.
 func JUnit(r *Results) ([]byte, error) {
+	cat, err := DefaultCatalogue()
+	if err != nil {
+		return nil, err
+	}
+	return JUnitWith(r, cat)
+}
+
+// JUnitWith renders results as JUnit XML: a <testsuites> root, a
+// <testsuite> per area, and a <testcase> per check, or, for a check whose
+// observations all name a tenant on both sides (network paths), a
+// <testcase> per (actor tenant -> target tenant) pair, named
+// "NET-001 Title [a -> b]", so a CI test view shows which pair leaked. Each
+// test case carries the check's ID, verdict, severity and framework
+// mappings as properties (cis.1.10, nsaCisa, mtb, nist80053, nist800190,
+// pciDss; one property per mapped ID) and its evidence in system-out.
+func JUnitWith(r *Results, cat Catalogue) ([]byte, error) {
 	root := junitSuites{Name: "bulkhead"}
 	byArea := map[string][]CheckResult{}
 	var areas []string
@@ -88,26 +106,18 @@ func JUnit(r *Results) ([]byte, error) {
 			if suite.Timestamp == "" && !c.Started.IsZero() {
 				suite.Timestamp = c.Started.Format("2006-01-02T15:04:05Z07:00")
 			}
-			tc := junitCase{
-				Name:       c.ID + " " + c.Title,
-				Classname:  "bulkhead." + area,
-				Time:       fmt.Sprintf("%.3f", secs),
-				Properties: []junitProperty{{"check.id", c.ID}, {"verdict", string(c.Verdict)}},
-				SystemOut:  EvidenceText(c),
+			for _, tc := range checkCases(c, cat[c.ID], "bulkhead."+area, secs) {
+				switch {
+				case tc.Failure != nil:
+					suite.Failures++
+				case tc.Error != nil:
+					suite.Errors++
+				case tc.Skipped != nil:
+					suite.Skipped++
+				}
+				suite.Tests++
+				suite.Cases = append(suite.Cases, tc)
 			}
-			switch c.Verdict {
-			case Fail:
-				tc.Failure = &junitResult{Message: c.Reason, Type: "isolation", Data: c.Reason}
-				suite.Failures++
-			case Error:
-				tc.Error = &junitResult{Message: c.Reason, Type: "could-not-run", Data: c.Reason}
-				suite.Errors++
-			case Skipped:
-				tc.Skipped = &junitResult{Message: c.Reason}
-				suite.Skipped++
-			}
-			suite.Tests++
-			suite.Cases = append(suite.Cases, tc)
 		}
 		suite.Time = fmt.Sprintf("%.3f", suiteTime)
 		total += suiteTime
@@ -125,6 +135,130 @@ func JUnit(r *Results) ([]byte, error) {
 	return append([]byte(xml.Header), append(out, '\n')...), nil
 }
 
+// TenantPair is the (actor tenant -> target tenant) of an observation.
+type TenantPair struct{ From, To string }
+
+func (p TenantPair) String() string { return p.From + " -> " + p.To }
+
+// TenantPairs splits observations by tenant pair, in sorted pair order. It
+// returns nil unless every observation names a tenant on both sides.
+func TenantPairs(obs []Observation) ([]TenantPair, map[TenantPair][]Observation) {
+	if len(obs) == 0 {
+		return nil, nil
+	}
+	by := map[TenantPair][]Observation{}
+	var pairs []TenantPair
+	for _, o := range obs {
+		if o.Actor.Tenant == "" || o.Target.Tenant == "" {
+			return nil, nil
+		}
+		p := TenantPair{o.Actor.Tenant, o.Target.Tenant}
+		if _, ok := by[p]; !ok {
+			pairs = append(pairs, p)
+		}
+		by[p] = append(by[p], o)
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].From != pairs[j].From {
+			return pairs[i].From < pairs[j].From
+		}
+		return pairs[i].To < pairs[j].To
+	})
+	return pairs, by
+}
+
+// checkCases makes a check's test cases: one per tenant pair when the
+// observations allow it and the verdict follows from them (pass, fail with
+// failing observations, waived), else one for the check. Time is shared
+// equally among a check's cases, so the suite's time stays the check's.
+func checkCases(c CheckResult, ctl Control, classname string, secs float64) []junitCase {
+	props := []junitProperty{{"check.id", c.ID}, {"verdict", string(c.Verdict)}}
+	if ctl.Severity != "" {
+		props = append(props, junitProperty{"severity", string(ctl.Severity)})
+	}
+	for _, ref := range ctl.Mappings.Refs() {
+		props = append(props, junitProperty{ref.Framework, ref.ID})
+	}
+	if c.Waiver != nil {
+		props = append(props, junitProperty{"waiver.expires", c.Waiver.Expires.Format("2006-01-02")})
+	}
+	pairs, byPair := TenantPairs(c.Observations)
+	anyBad := false
+	for _, o := range c.Observations {
+		anyBad = anyBad || !o.OK
+	}
+	split := len(pairs) > 0 && (c.Verdict == Pass || ((c.Verdict == Fail || c.Verdict == Waived) && anyBad))
+	if !split {
+		tc := junitCase{
+			Name:       c.ID + " " + c.Title,
+			Classname:  classname,
+			Time:       fmt.Sprintf("%.3f", secs),
+			Properties: props,
+			SystemOut:  EvidenceText(c),
+		}
+		switch c.Verdict {
+		case Fail:
+			tc.Failure = &junitResult{Message: c.Reason, Type: "isolation", Data: c.Reason}
+		case Error:
+			tc.Error = &junitResult{Message: c.Reason, Type: "could-not-run", Data: c.Reason}
+		case Skipped:
+			tc.Skipped = &junitResult{Message: c.Reason}
+		case Waived:
+			tc.Skipped = &junitResult{Message: waivedMessage(c)}
+		}
+		return []junitCase{tc}
+	}
+	out := make([]junitCase, 0, len(pairs))
+	for _, p := range pairs {
+		obs := byPair[p]
+		var bad []Observation
+		for _, o := range obs {
+			if !o.OK {
+				bad = append(bad, o)
+			}
+		}
+		pc := c
+		pc.Observations = obs
+		tc := junitCase{
+			Name:       fmt.Sprintf("%s %s [%s]", c.ID, c.Title, p),
+			Classname:  classname,
+			Time:       fmt.Sprintf("%.3f", secs/float64(len(pairs))),
+			Properties: append(slices.Clone(props), junitProperty{"tenant.actor", p.From}, junitProperty{"tenant.target", p.To}),
+			SystemOut:  evidenceText(pc, p.String()),
+		}
+		if len(bad) > 0 {
+			msg := fmt.Sprintf("%d of %d paths %s not as expected: %s", len(bad), len(obs), p, describeList(bad, 8))
+			if c.Verdict == Waived {
+				tc.Skipped = &junitResult{Message: waivedMessage(c) + "; " + msg}
+			} else {
+				tc.Failure = &junitResult{Message: msg, Type: "isolation", Data: msg + "\ncheck: " + c.Reason}
+			}
+		}
+		out = append(out, tc)
+	}
+	return out
+}
+
+func waivedMessage(c CheckResult) string {
+	if c.Waiver == nil {
+		return "waived"
+	}
+	return fmt.Sprintf("waived until %s: %s", c.Waiver.Expires.Format("2006-01-02"), c.Waiver.Justification)
+}
+
+// describeList names up to max observations.
+func describeList(obs []Observation, max int) string {
+	var parts []string
+	for i, o := range obs {
+		if i == max {
+			parts = append(parts, fmt.Sprintf("and %d more", len(obs)-max))
+			break
+		}
+		parts = append(parts, describeObservation(o))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // WriteJUnit writes dir/junit.xml.
 func WriteJUnit(dir string, r *Results) (string, error) {
 	data, err := JUnit(r)
@@ -140,11 +274,24 @@ func WriteJUnit(dir string, r *Results) (string, error) {
 
 // EvidenceText renders a check's evidence as plain text: verdict, notes,
 // truth tables and every observation.
-func EvidenceText(c CheckResult) string {
+func EvidenceText(c CheckResult) string { return evidenceText(c, "") }
+
+// evidenceText renders the evidence of c; scope, when set, names the subset
+// of observations shown (a tenant pair) and the check's verdict is stated
+// as the check's, not the subset's.
+func evidenceText(c CheckResult, scope string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s\n", c.ID, c.Title, strings.ToUpper(string(c.Verdict)))
+	if scope == "" {
+		fmt.Fprintf(&b, "%s %s: %s\n", c.ID, c.Title, strings.ToUpper(string(c.Verdict)))
+	} else {
+		fmt.Fprintf(&b, "%s %s [%s]; check verdict: %s\n", c.ID, c.Title, scope, strings.ToUpper(string(c.Verdict)))
+	}
 	if c.Reason != "" {
-		fmt.Fprintf(&b, "reason: %s\n", c.Reason)
+		label := "reason"
+		if scope != "" {
+			label = "check reason"
+		}
+		fmt.Fprintf(&b, "%s: %s\n", label, c.Reason)
 	}
 	fmt.Fprintf(&b, "proves: %s\n", c.Proves)
 	fmt.Fprintf(&b, "ran: %s .. %s\n", c.Started.Format("2006-01-02T15:04:05.000Z07:00"), c.Finished.Format("15:04:05.000"))

@@ -119,6 +119,8 @@ type WaiverRef struct {
 	Expires       time.Time `json:"expires"`
 	Namespace     string    `json:"namespace,omitempty"`
 	Expired       bool      `json:"expired,omitempty"`
+	// Source is the waiver's "file:line".
+	Source string `json:"source,omitempty"`
 }
 
 // Actor is who tried something, and from where.

@@ -1,0 +1,127 @@
+package reports
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// otherRun is the real run as a later run would record it: another run ID,
+// so other namespace names, same checks.
+func otherRun(t *testing.T, r *Results) *Results {
+	t.Helper()
+	old := r.Run.ID
+	id := "n3w1d"
+	rename := func(s string) string { return strings.ReplaceAll(s, "bh-"+old+"-", "bh-"+id+"-") }
+	r.Run.ID = id
+	for i := range r.Run.Tenants {
+		for j := range r.Run.Tenants[i].Namespaces {
+			r.Run.Tenants[i].Namespaces[j] = rename(r.Run.Tenants[i].Namespaces[j])
+		}
+	}
+	for i := range r.Checks {
+		for j := range r.Checks[i].Observations {
+			o := &r.Checks[i].Observations[j]
+			o.Actor.Namespace, o.Target.Namespace = rename(o.Actor.Namespace), rename(o.Target.Namespace)
+		}
+	}
+	return r
+}
+
+func ids(cs []CheckChange) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+func TestBaselineNewFailuresAndFixed(t *testing.T) {
+	prev := realRun(t)
+	cur := otherRun(t, brokenRun(t))
+	d := CompareBaseline(prev, cur)
+	assert.Equal(t, []string{"NET-001", "NET-003"}, ids(d.NewFailures))
+	assert.Empty(t, d.Fixed)
+	assert.Equal(t, []string{"NET-005"}, ids(d.Coverage), "pass -> skipped is a coverage change")
+	assert.True(t, d.HasNewFailures())
+	failed, why := Gate(cur, &d, true)
+	assert.True(t, failed)
+	assert.Contains(t, why, "NET-001, NET-003")
+
+	// The other way round: the broken run is the baseline, the fixed run is current.
+	d = CompareBaseline(brokenRun(t), otherRun(t, realRun(t)))
+	assert.Equal(t, []string{"NET-001", "NET-003"}, ids(d.Fixed))
+	assert.Empty(t, d.NewFailures)
+	assert.False(t, d.HasNewFailures())
+	assert.Equal(t, "xd1m0", d.Previous.ID)
+	assert.Equal(t, "n3w1d", d.Current.ID)
+}
+
+func TestBaselineOnlyNewFailuresGate(t *testing.T) {
+	// Same failure in both runs (namespaces differ by run ID): not new.
+	prev := brokenRun(t)
+	cur := otherRun(t, brokenRun(t))
+	d := CompareBaseline(prev, cur)
+	assert.Empty(t, d.NewFailures)
+	assert.Empty(t, d.Regressed, "the same paths leak: observations are matched across run IDs")
+	assert.Equal(t, []string{"NET-001", "NET-003"}, ids(d.StillFailing))
+	failed, why := Gate(cur, &d, true)
+	assert.False(t, failed, why)
+	assert.Contains(t, why, "no new failures")
+	failed, _ = Gate(cur, &d, false)
+	assert.True(t, failed, "without --only-new any failure fails")
+	failed, _ = Gate(cur, nil, true)
+	assert.True(t, failed, "without a baseline any failure fails")
+}
+
+func TestBaselineRegressedWhenAFailingCheckLeaksMore(t *testing.T) {
+	prev := brokenRun(t)
+	cur := otherRun(t, brokenRun(t))
+	c := findCheck(t, cur, "NET-001")
+	for i := range c.Observations {
+		o := &c.Observations[i]
+		if o.Role == RoleTest && o.Actor.Tenant == "b" && o.Target.Tenant == "a" && o.Method == "udp/pod-ip" {
+			o.Observed, o.OK = "reachable", false
+			break
+		}
+	}
+	d := CompareBaseline(prev, cur)
+	require.Equal(t, []string{"NET-001"}, ids(d.Regressed))
+	require.Len(t, d.Regressed[0].NewlyFailing, 1)
+	assert.Contains(t, d.Regressed[0].NewlyFailing[0], "bh-n3w1d-b/")
+	assert.Contains(t, d.Regressed[0].NewlyFailing[0], "udp/pod-ip: reachable (want blocked)")
+	assert.True(t, d.HasNewFailures())
+}
+
+func TestBaselineScopeChanges(t *testing.T) {
+	prev := realRun(t)
+	cur := otherRun(t, realRun(t))
+	// A check disappeared, a new one appeared and fails, the cluster changed,
+	// a tenant was added, NET-002 probed fewer paths.
+	cur.Checks = cur.Checks[1:]
+	cur.Checks = append(cur.Checks, CheckResult{ID: "RBAC-001", Title: "new", Area: "rbac", Verdict: Fail, Reason: "leak"})
+	cur.Run.Cluster.KubernetesVersion = "v1.37.0"
+	cur.Run.Tenants = append(cur.Run.Tenants, Tenant{Name: "c", Namespaces: []string{"bh-n3w1d-c"}, Isolated: true, Reference: true})
+	n2 := findCheck(t, cur, "NET-002")
+	n2.Observations = n2.Observations[:10]
+	d := CompareBaseline(prev, cur)
+	assert.Equal(t, []string{"NET-001"}, ids(d.Removed))
+	assert.Equal(t, []string{"RBAC-001"}, ids(d.Added))
+	assert.Equal(t, []string{"RBAC-001"}, ids(d.NewFailures))
+	scope := strings.Join(d.Scope, "\n")
+	assert.Contains(t, scope, "Kubernetes: v1.37.0 (baseline: v1.36.3)")
+	assert.Contains(t, scope, "c (isolated reference, 1 namespaces)")
+	assert.Contains(t, scope, "NET-002: 10 observations, baseline had 84")
+	assert.NotContains(t, scope, "cluster:", "the same cluster")
+
+	md := d.Markdown()
+	assert.Contains(t, md, "**1 new failures**")
+	assert.Contains(t, md, "### Removed checks")
+	assert.Contains(t, md, "| RBAC-001 | new | - | fail | leak |")
+	assert.Contains(t, md, "### Scope changes")
+	txt := d.Text()
+	assert.Contains(t, txt, "NEW FAILURE   RBAC-001 new: - -> fail (leak)")
+	assert.Contains(t, txt, "removed       NET-001")
+}

@@ -1,0 +1,74 @@
+package reports
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// realRunFile is results.json of a real run on the kind + Cilium dev
+// cluster (every network check passed; SCTP not evaluated).
+const realRunFile = "testdata/results-xd1m0.json"
+
+func testCatalogue(t *testing.T) Catalogue {
+	t.Helper()
+	cat, err := DefaultCatalogue()
+	require.NoError(t, err)
+	return cat
+}
+
+func realRun(t *testing.T) *Results {
+	t.Helper()
+	r, err := ReadJSON(realRunFile)
+	require.NoError(t, err)
+	require.NotEmpty(t, r.Checks)
+	return r
+}
+
+func findCheck(t *testing.T, r *Results, id string) *CheckResult {
+	t.Helper()
+	for i := range r.Checks {
+		if r.Checks[i].ID == id {
+			return &r.Checks[i]
+		}
+	}
+	t.Fatalf("no check %s in run %s", id, r.Run.ID)
+	return nil
+}
+
+// brokenRun is the real run with faults: two NET-001 paths from tenant a
+// to tenant b leaked, NET-005 was skipped, NET-003 could not run.
+func brokenRun(t *testing.T) *Results {
+	t.Helper()
+	r := realRun(t)
+	net1 := findCheck(t, r, "NET-001")
+	leaked := 0
+	for i := range net1.Observations {
+		o := &net1.Observations[i]
+		if o.Role == RoleTest && o.Actor.Tenant == "a" && o.Target.Tenant == "b" && leaked < 2 {
+			o.Observed, o.OK, o.Detail = "reachable", false, "answered by "+o.Target.Namespace+"/"+o.Target.Name
+			leaked++
+		}
+	}
+	require.Equal(t, 2, leaked)
+	net1.Verdict = Fail
+	net1.Reason = "2 of 48 tested paths not as expected: a leaked to b"
+	net5 := findCheck(t, r, "NET-005")
+	net5.Verdict, net5.Reason, net5.Observations = Skipped, "no DNS service found in kube-system", []Observation{}
+	net3 := findCheck(t, r, "NET-003")
+	net3.Verdict, net3.Reason, net3.Observations = Error, "exec probe-0: <script>alert(1)</script> connection refused", []Observation{}
+	return r
+}
+
+// waivedRun is brokenRun with the NET-001 leak waived.
+func waivedRun(t *testing.T) *Results {
+	t.Helper()
+	r := brokenRun(t)
+	ws, err := ParseWaivers("waivers.yaml", []byte("waivers:\n- check: NET-001\n  namespace: "+r.Run.Tenants[1].Namespaces[0]+"\n  justification: shared cache, ticket SEC-1\n  expires: 2027-01-31\n"))
+	require.NoError(t, err)
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	require.Equal(t, Waived, findCheck(t, out, "NET-001").Verdict)
+	return out
+}

@@ -1,0 +1,173 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// previewRun shows every verdict: NET-001 waived, NET-002 failed (the
+// control namespace reached tenant b), NET-003 could not run, NET-004
+// passed, NET-005 skipped.
+func previewRun(t *testing.T) *Results {
+	t.Helper()
+	r := brokenRun(t)
+	c := findCheck(t, r, "NET-002")
+	for i := range c.Observations {
+		o := &c.Observations[i]
+		if o.Role == RoleTest && o.Actor.Tenant == "control" && o.Target.Tenant == "b" && o.Method == "tcp/pod-ip" {
+			o.Observed, o.OK, o.Detail = "reachable", false, "answered by "+o.Target.Namespace+"/"+o.Target.Name
+		}
+	}
+	c.Verdict, c.Reason = Fail, "2 of 48 tested paths not as expected: the control namespace reaches tenant b over tcp/pod-ip"
+	return waivedResults(t, r)
+}
+
+func waivedResults(t *testing.T, r *Results) *Results {
+	t.Helper()
+	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  namespace: "+r.Run.Tenants[1].Namespaces[0]+"\n  justification: shared cache, ticket SEC-1\n  expires: 2027-01-31\n")
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	return out
+}
+
+func TestHTMLStructure(t *testing.T) {
+	r := previewRun(t)
+	data, err := HTML(r, testCatalogue(t))
+	require.NoError(t, err)
+	h := string(data)
+	for _, want := range []string{
+		`<section id="summary">`, `id="verdict">FAIL<`,
+		`id="count-total">5<`, `id="count-pass">1<`, `id="count-fail">1<`, `id="count-error">1<`,
+		`id="count-waived">1<`, `id="count-skipped">1<`,
+		`<section id="run">`, `<code>xd1m0</code>`, `v1.36.3`, `cilium v1.20.2`, `bulkhead.local/probe:239b441c320e`,
+		`<section id="areas">`, `<section id="frameworks">`, `CIS Kubernetes Benchmark v1.10`, `NIST SP 800-53 Rev. 5`,
+		`Kubernetes Multi-Tenancy Benchmarks`, `PCI DSS v4.0`, `MTB-PL1-BC-NI-1`,
+		`<section class="check fail" id="check-NET-002">`, `<section class="check waived" id="check-NET-001">`,
+		`Waived until 2027-01-31`, `shared cache, ticket SEC-1`,
+		`<section id="coverage">`, `no DNS service found in kube-system`,
+		`<table class="tt">`, `<td class="bad" title=`, `! reachable`,
+	} {
+		assert.Contains(t, h, want)
+	}
+	// The framework summary fails a control when a mapped check fails.
+	assert.Regexp(t, regexp.MustCompile(`<tr><td>5\.3\.2</td><td><span class="badge fail">fail</span>`), h)
+	// Untrusted text is escaped.
+	assert.NotContains(t, h, "<script>")
+	assert.Contains(t, h, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	// Self-contained: nothing is fetched.
+	assert.NotRegexp(t, regexp.MustCompile(`(?i)(src=|<link|@import|url\(|href="(https?:)?//)`), h)
+
+	ok, err := HTML(realRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	assert.Contains(t, string(ok), `id="verdict">PASS<`)
+}
+
+func TestHTMLListsCatalogueChecksThatDidNotRun(t *testing.T) {
+	r := realRun(t)
+	r.Checks = r.Checks[:3] // NET-004 and NET-005 not selected
+	r.Run.Selection = map[string]string{"checks": "NET-001,NET-002,NET-003"}
+	data, err := HTML(r, testCatalogue(t))
+	require.NoError(t, err)
+	h := string(data)
+	assert.Contains(t, h, `id="count-not-evaluated">`+strconv.Itoa(len(testCatalogue(t))-3)+`<`)
+	cov := h[strings.Index(h, `<section id="coverage">`):]
+	assert.Contains(t, cov, `<tr id="check-NET-004"><td><code>NET-004</code>`, "framework links to checks that did not run land here")
+	assert.Contains(t, cov, "<code>NET-005</code>")
+	assert.Contains(t, cov, "not run in this run (selection limited the run)")
+	assert.Contains(t, h, `<span class="badge not-evaluated">not-evaluated</span>`)
+}
+
+// The HTML report in a real browser: Debian's chromium renders it headless
+// (no network), the DOM has the summary, and a screenshot of the summary is
+// saved next to the report for people to look at:
+// _output/report-preview/report.png (BULKHEAD_REPORT_PREVIEW overrides).
+func TestHTMLInHeadlessChromium(t *testing.T) {
+	chromium := ensureChromium(t)
+	dir := os.Getenv("BULKHEAD_REPORT_PREVIEW")
+	if dir == "" {
+		dir = filepath.Join("..", "_output", "report-preview")
+	}
+	dir, err := filepath.Abs(dir)
+	require.NoError(t, err)
+	_, err = Render(previewRun(t), dir, RenderOptions{})
+	require.NoError(t, err)
+	report := filepath.Join(dir, HTMLFile)
+	shot := filepath.Join(dir, "report.png")
+
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		profile := t.TempDir()
+		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + profile, "--window-size=1280,1600"}
+		cmd := exec.CommandContext(ctx, chromium, append(base, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+profile)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Run(), "chromium %v (waited up to 2m):\n%s", args, stderr.String())
+		return stdout.String()
+	}
+
+	dom := run("--dump-dom", "file://"+report)
+	for _, want := range []string{
+		`id="verdict">FAIL<`, `id="count-pass">1<`, `id="count-fail">1<`, `id="count-waived">1<`,
+		`id="count-error">1<`, `id="count-skipped">1<`, `href="#check-NET-002"`, "Summary by framework",
+	} {
+		assert.Contains(t, dom, want, "rendered DOM")
+	}
+
+	if err := os.Remove(shot); err != nil && !os.IsNotExist(err) {
+		t.Fatalf("remove the previous screenshot: %v", err)
+	}
+	run("--screenshot="+shot, "file://"+report)
+	f, err := os.Open(shot)
+	require.NoError(t, err, "chromium wrote no screenshot")
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	assert.Equal(t, image.Pt(1280, 1600), img.Bounds().Size())
+	// The summary is on screen: the red FAIL banner near the top.
+	red := 0
+	for y := 60; y < 220; y += 2 {
+		for x := 40; x < 1200; x += 10 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if r>>8 == 0xcf && g>>8 == 0x22 && b>>8 == 0x2e {
+				red++
+			}
+		}
+	}
+	assert.Greater(t, red, 500, "the FAIL banner (#cf222e) is in the screenshot")
+	t.Logf("report and screenshot: %s, %s", report, shot)
+}
+
+// ensureChromium returns Debian's chromium, installing it with
+// testdata/ensure-chromium.sh (apt-get) when it is missing.
+func ensureChromium(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", "testdata/ensure-chromium.sh")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "install chromium (waited up to 8m):\n%s", stderr.String())
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,136 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulkhead-k8s/bulkhead/reports/oscal"
+)
+
+// oscalSchemaFile is NIST's OSCAL 1.0.4 Assessment Results JSON schema, in
+// the shared/ directory beside the checkout (see shared/data/oscal/README.md;
+// SANDBOX_SHARED overrides where shared/ is, as in .ci/run).
+const oscalSchemaFile = "data/oscal/oscal_assessment-results_schema-1.0.4.json"
+
+func oscalSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	shared := os.Getenv("SANDBOX_SHARED")
+	if shared == "" {
+		shared = "../../shared"
+	}
+	path, err := filepath.Abs(filepath.Join(shared, oscalSchemaFile))
+	require.NoError(t, err)
+	_, err = os.Stat(path)
+	require.NoError(t, err, "NIST's OSCAL schema must be at %s (shared/data/oscal beside the checkout)", path)
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	sch, err := c.Compile(path)
+	require.NoError(t, err)
+	return sch
+}
+
+func validateOSCAL(t *testing.T, sch *jsonschema.Schema, data []byte) {
+	t.Helper()
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	require.NoError(t, err)
+	if err := sch.Validate(inst); err != nil {
+		t.Fatalf("OSCAL document does not validate against NIST's schema:\n%v", err)
+	}
+}
+
+func TestOSCALValidatesAgainstNISTSchema(t *testing.T) {
+	sch := oscalSchema(t)
+	cat := testCatalogue(t)
+	for name, r := range map[string]*Results{
+		"real run":     realRun(t),
+		"failures":     brokenRun(t),
+		"waived":       waivedRun(t),
+		"small sample": sample(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			data, err := OSCAL(r, cat)
+			require.NoError(t, err)
+			validateOSCAL(t, sch, data)
+		})
+	}
+}
+
+func TestOSCALSchemaCatchesInvalidDocuments(t *testing.T) {
+	// The validation is real: a document with a bad status is rejected.
+	sch := oscalSchema(t)
+	data, err := OSCAL(realRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	bad := bytes.Replace(data, []byte(`"state": "satisfied"`), []byte(`"state": "mostly-fine"`), 1)
+	require.NotEqual(t, data, bad)
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(bad))
+	require.NoError(t, err)
+	assert.Error(t, sch.Validate(inst))
+}
+
+func TestOSCALIsDeterministic(t *testing.T) {
+	cat := testCatalogue(t)
+	a, err := OSCAL(brokenRun(t), cat)
+	require.NoError(t, err)
+	b, err := OSCAL(brokenRun(t), cat)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(a, b), "re-rendering the same results must give the same bytes")
+	// Another run gives other UUIDs.
+	other := brokenRun(t)
+	other.Run.ID = "zzzzz"
+	c, err := OSCAL(other, cat)
+	require.NoError(t, err)
+	var da, dc oscal.Document
+	require.NoError(t, json.Unmarshal(a, &da))
+	require.NoError(t, json.Unmarshal(c, &dc))
+	assert.NotEqual(t, da.AssessmentResults.UUID, dc.AssessmentResults.UUID)
+}
+
+func TestOSCALContent(t *testing.T) {
+	r := brokenRun(t)
+	data, err := OSCAL(r, testCatalogue(t))
+	require.NoError(t, err)
+	var doc oscal.Document
+	require.NoError(t, json.Unmarshal(data, &doc))
+	ar := doc.AssessmentResults
+	assert.Equal(t, "1.0.4", ar.Metadata.OSCALVersion)
+	assert.Equal(t, r.Run.Finished.UTC().Format(time.RFC3339Nano), ar.Metadata.LastModified)
+	require.Len(t, ar.Results, 1)
+	res := ar.Results[0]
+	states := map[string]string{}
+	for _, f := range res.Findings {
+		states[strings.TrimSuffix(f.Target.TargetID, "_obj")] = f.Target.Status.State
+	}
+	assert.Equal(t, "not-satisfied", states["NET-001"])
+	assert.Equal(t, "satisfied", states["NET-004"])
+	// Every finding points at an observation that exists; the failing one
+	// lists its failing observations as evidence.
+	obs := map[string]oscal.Observation{}
+	for _, o := range res.Observations {
+		obs[o.UUID] = o
+	}
+	for _, f := range res.Findings {
+		require.Len(t, f.RelatedObservations, 1)
+		o, ok := obs[f.RelatedObservations[0].ObservationUUID]
+		require.True(t, ok, "finding %s: related observation exists", f.Title)
+		if f.Target.TargetID == "NET-001_obj" {
+			assert.Contains(t, o.Description, "2 not as expected")
+			require.Len(t, o.RelevantEvidence, 3)
+			assert.Contains(t, o.RelevantEvidence[1].Description, "reachable (want blocked)")
+			require.Len(t, f.RelatedRisks, 1)
+		}
+	}
+	var included []string
+	for _, c := range res.ReviewedControls.ControlSelections[0].IncludeControls {
+		included = append(included, c.ControlID)
+	}
+	assert.Contains(t, included, "NET-001")
+}

@@ -1,0 +1,156 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulkhead-k8s/bulkhead/reports/oscal"
+)
+
+func TestMarkdownSummary(t *testing.T) {
+	r := brokenRun(t)
+	md := Markdown(r, testCatalogue(t))
+	lines := strings.Split(md, "\n")
+	assert.Equal(t, "## bulkhead tenant isolation: FAIL", lines[0])
+	assert.Contains(t, md, "**2 passed, 1 failed, 1 could not run, 1 skipped, 0 waived (5 checks)**")
+	assert.Contains(t, md, "| Check | Title | Severity | Verdict | Reason |")
+	assert.Contains(t, md, "| NET-004 | Traffic within a tenant still works | medium | ✅ pass |  |")
+	assert.Contains(t, md, "#### NET-001 Cross-tenant traffic is blocked in both directions (fail, critical)")
+	assert.Contains(t, md, "- [test] `bh-xd1m0-a/probe-0 -> bh-xd1m0-b/probe-0 tcp/pod-ip: reachable (want blocked)`")
+	assert.Contains(t, md, "Remediation: Give every tenant namespace a default-deny NetworkPolicy")
+	// Untrusted text cannot inject markup; there are no links.
+	assert.Contains(t, md, "&lt;script&gt;")
+	assert.NotContains(t, md, "<script>")
+	assert.NotRegexp(t, regexp.MustCompile(`\]\(|https?://`), md)
+	// Every table row has the header's number of cells.
+	for _, l := range lines {
+		if strings.HasPrefix(l, "| NET-") {
+			assert.Equal(t, 6, strings.Count(strings.ReplaceAll(l, `\|`, ""), "|"), l)
+		}
+	}
+
+	ok := Markdown(realRun(t), testCatalogue(t))
+	assert.True(t, strings.HasPrefix(ok, "## bulkhead tenant isolation: PASS\n"))
+	assert.NotContains(t, ok, "### Failed")
+	assert.Less(t, len(ok), 4000, "short enough for a PR comment")
+}
+
+func TestMarkdownListsFirstFailingObservationsOnly(t *testing.T) {
+	r := realRun(t)
+	c := findCheck(t, r, "NET-001")
+	for i := range c.Observations {
+		if c.Observations[i].Role == RoleTest {
+			c.Observations[i].OK, c.Observations[i].Observed = false, "reachable"
+		}
+	}
+	c.Verdict, c.Reason = Fail, "everything leaks"
+	md := Markdown(r, testCatalogue(t))
+	assert.Equal(t, mdFailingListed, strings.Count(md, "- [test] `"))
+	assert.Contains(t, md, "… and 43 more failing observations")
+}
+
+func TestRenderAllFormatsAndManifest(t *testing.T) {
+	dir := t.TempDir()
+	written, err := WriteAll(dir, brokenRun(t))
+	require.NoError(t, err)
+	var names []string
+	for _, p := range written {
+		names = append(names, filepath.Base(p))
+	}
+	assert.Equal(t, []string{ResultsFile, JUnitFile, MarkdownFile, HTMLFile, OSCALFile, ManifestFile, ManifestJSONFile}, names)
+	// results.json round-trips.
+	back, err := ReadJSON(filepath.Join(dir, ResultsFile))
+	require.NoError(t, err)
+	assert.Equal(t, "xd1m0", back.Run.ID)
+	// The manifest covers every report file and verifies.
+	sums, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	require.NoError(t, err)
+	for _, n := range names[:5] {
+		assert.Regexp(t, regexp.MustCompile(`(?m)^[0-9a-f]{64}  `+regexp.QuoteMeta(n)+`$`), string(sums))
+	}
+	require.NoError(t, VerifyManifest(dir))
+	var m Manifest
+	data, err := os.ReadFile(filepath.Join(dir, ManifestJSONFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &m))
+	assert.Equal(t, ManifestSchema, m.Schema)
+	assert.Len(t, m.Files, 5)
+	// Tampering is detected.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, HTMLFile), []byte("<p>all good</p>"), 0o644))
+	err = VerifyManifest(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "report.html: sha256")
+}
+
+// Reports are re-made from results.json alone, byte for byte.
+func TestRenderFromResultsFileIsReproducible(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	_, err := WriteAll(a, brokenRun(t))
+	require.NoError(t, err)
+	r, err := ReadJSON(filepath.Join(a, ResultsFile))
+	require.NoError(t, err)
+	_, err = Render(r, b, RenderOptions{})
+	require.NoError(t, err)
+	for _, name := range []string{ResultsFile, JUnitFile, MarkdownFile, HTMLFile, OSCALFile, ManifestFile} {
+		x, err := os.ReadFile(filepath.Join(a, name))
+		require.NoError(t, err)
+		y, err := os.ReadFile(filepath.Join(b, name))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(x, y), "%s differs when re-rendered from results.json", name)
+	}
+}
+
+func TestRenderWithWaiversAndBaseline(t *testing.T) {
+	dir := t.TempDir()
+	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  justification: accepted\n  expires: 2026-12-31\n")
+	d := CompareBaseline(realRun(t), waivedResults(t, brokenRun(t)))
+	written, err := Render(brokenRun(t), dir, RenderOptions{
+		Formats: []string{FormatHTML, FormatJSON}, Waivers: ws, Now: waiverNow, Baseline: &d,
+	})
+	require.NoError(t, err)
+	var names []string
+	for _, p := range written {
+		names = append(names, filepath.Base(p))
+	}
+	assert.Equal(t, []string{ResultsFile, HTMLFile, DiffMarkdownFile, DiffJSONFile, ManifestFile, ManifestJSONFile}, names)
+	r, err := ReadJSON(filepath.Join(dir, ResultsFile))
+	require.NoError(t, err)
+	assert.Equal(t, Waived, findCheck(t, r, "NET-001").Verdict, "results.json records the waived verdict")
+	diff, err := os.ReadFile(filepath.Join(dir, DiffMarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(diff), "| NET-003 |")
+	require.NoError(t, VerifyManifest(dir))
+
+	_, err = Render(brokenRun(t), t.TempDir(), RenderOptions{Formats: []string{"pdf"}})
+	assert.ErrorContains(t, err, `unknown report format "pdf"`)
+	bad := parseWaivers(t, "waivers:\n- check: NOPE-1\n  justification: j\n  expires: 2026-12-31\n")
+	_, err = Render(brokenRun(t), t.TempDir(), RenderOptions{Formats: []string{FormatHTML}, Waivers: bad, Now: time.Now()})
+	assert.ErrorContains(t, err, `unknown check "NOPE-1"`)
+}
+
+func TestParseFormats(t *testing.T) {
+	all, err := ParseFormats("all")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, strings.Split(AllFormats, ","), all)
+	got, err := ParseFormats(" HTML, md,junit,html ")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"html", "junit", "markdown"}, got)
+	_, err = ParseFormats("html,docx")
+	assert.ErrorContains(t, err, `unknown report format "docx"`)
+	_, err = ParseFormats(" , ")
+	assert.Error(t, err)
+}
+
+func TestUUIDv5(t *testing.T) {
+	// RFC 9562 / Python's uuid.uuid5(uuid.NAMESPACE_DNS, "python.org").
+	assert.Equal(t, "886313e1-3b8a-5372-9b90-0c9aee199e5d", oscal.UUIDv5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"))
+}

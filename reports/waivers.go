@@ -1,0 +1,349 @@
+package reports
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Waivers accept known failures for a while. A waiver file looks like:
+//
+//	waivers:
+//	- check: NET-003
+//	  namespace: bh-xyz-b   # optional: only observations whose actor or target is in this namespace
+//	  justification: "egress to the shared cache is approved, ticket SEC-123"
+//	  expires: 2026-12-31   # last day the waiver holds (UTC); or an RFC 3339 time
+//
+// A failing check whose failing observations are all covered by active
+// waivers is reported as Waived; one that is covered only thanks to expired
+// waivers stays Fail and says which waiver expired when. Errors and skips are
+// never waived: a check that could not run proves nothing to accept.
+type Waivers struct {
+	// File is where the waivers came from (for messages).
+	File  string
+	Items []Waiver
+}
+
+// Waiver is one entry of a waiver file.
+type Waiver struct {
+	Check         string
+	Namespace     string
+	Justification string
+	// Expires is the last day the waiver holds (00:00 UTC of that day, see
+	// DateOnly), or the instant it ends when given as an RFC 3339 time.
+	Expires  time.Time
+	DateOnly bool
+	// Source is "file:line" of the entry.
+	Source string
+}
+
+// Until is the first instant the waiver no longer holds.
+func (w Waiver) Until() time.Time {
+	if w.DateOnly {
+		return w.Expires.AddDate(0, 0, 1)
+	}
+	return w.Expires
+}
+
+// ActiveAt reports whether the waiver holds at now.
+func (w Waiver) ActiveAt(now time.Time) bool { return now.Before(w.Until()) }
+
+// ExpiresText is the expiry as written: a date or an RFC 3339 time.
+func (w Waiver) ExpiresText() string {
+	if w.DateOnly {
+		return w.Expires.Format(time.DateOnly)
+	}
+	return w.Expires.UTC().Format(time.RFC3339)
+}
+
+func (w Waiver) covers(o Observation) bool {
+	return w.Namespace == "" || o.Actor.Namespace == w.Namespace || o.Target.Namespace == w.Namespace
+}
+
+func (w Waiver) ref(expired bool) *WaiverRef {
+	return &WaiverRef{Justification: w.Justification, Expires: w.Expires, Namespace: w.Namespace, Expired: expired, Source: w.Source}
+}
+
+func (w Waiver) describe() string {
+	s := "waiver " + w.Source
+	if w.Namespace != "" {
+		s += " (namespace " + w.Namespace + ")"
+	}
+	return s
+}
+
+// LoadWaivers reads and validates a waiver file.
+func LoadWaivers(path string) (*Waivers, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read waivers: %w", err)
+	}
+	return ParseWaivers(path, data)
+}
+
+// ParseWaivers parses a waiver file; name is used in error messages
+// ("name:line: ..."). Unknown fields, missing check, justification or
+// expiry, bad dates and duplicates are errors.
+func ParseWaivers(name string, data []byte) (*Waivers, error) {
+	ws := &Waivers{File: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("waivers %s: invalid YAML: %w", name, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("waivers %s: empty file, want a top-level \"waivers:\" list", name)
+	}
+	at := func(n *yaml.Node, format string, args ...any) error {
+		return fmt.Errorf("waivers %s:%d: %s", name, n.Line, fmt.Sprintf(format, args...))
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, at(root, "want a mapping with a \"waivers:\" list")
+	}
+	var list *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Value != "waivers" {
+			return nil, at(k, "unknown field %q (want \"waivers\")", k.Value)
+		}
+		list = v
+	}
+	if list == nil {
+		return nil, at(root, "no \"waivers:\" list")
+	}
+	if list.Kind != yaml.SequenceNode {
+		if list.Kind == yaml.ScalarNode && list.Tag == "!!null" {
+			return ws, nil // "waivers:" with nothing under it
+		}
+		return nil, at(list, "\"waivers\" must be a list")
+	}
+	seen := map[string]string{}
+	for _, item := range list.Content {
+		if item.Kind != yaml.MappingNode {
+			return nil, at(item, "a waiver must be a mapping with check, justification and expires")
+		}
+		w := Waiver{Source: fmt.Sprintf("%s:%d", name, item.Line)}
+		var expires *yaml.Node
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			k, v := item.Content[i], item.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return nil, at(v, "%s must be a single value", k.Value)
+			}
+			switch k.Value {
+			case "check":
+				w.Check = strings.TrimSpace(v.Value)
+			case "namespace":
+				w.Namespace = strings.TrimSpace(v.Value)
+			case "justification":
+				w.Justification = strings.TrimSpace(v.Value)
+			case "expires":
+				expires = v
+			default:
+				return nil, at(k, "unknown field %q (want check, namespace, justification, expires)", k.Value)
+			}
+		}
+		if w.Check == "" {
+			return nil, at(item, "waiver without a check ID")
+		}
+		if w.Justification == "" {
+			return nil, at(item, "waiver for %s: missing justification", w.Check)
+		}
+		if expires == nil || strings.TrimSpace(expires.Value) == "" {
+			return nil, at(item, "waiver for %s: missing expires (a date, YYYY-MM-DD)", w.Check)
+		}
+		val := strings.TrimSpace(expires.Value)
+		if t, err := time.Parse(time.DateOnly, val); err == nil {
+			w.Expires, w.DateOnly = t, true
+		} else if t, err := time.Parse(time.RFC3339, val); err == nil {
+			w.Expires = t
+		} else {
+			return nil, at(expires, "waiver for %s: expires %q is not a date (YYYY-MM-DD) or RFC 3339 time", w.Check, val)
+		}
+		key := w.Check + "\x00" + w.Namespace
+		if prev, dup := seen[key]; dup {
+			return nil, at(item, "waiver for %s%s duplicates %s", w.Check, inNamespace(w.Namespace), prev)
+		}
+		seen[key] = w.Source
+		ws.Items = append(ws.Items, w)
+	}
+	return ws, nil
+}
+
+func inNamespace(ns string) string {
+	if ns == "" {
+		return ""
+	}
+	return " in namespace " + ns
+}
+
+// Validate checks that every waiver names a known check: one in the
+// catalogue or in results (nil results are fine). A typo in a waiver
+// would otherwise silently waive nothing.
+func (w *Waivers) Validate(cat Catalogue, r *Results) error {
+	known := map[string]bool{}
+	for id := range cat {
+		known[id] = true
+	}
+	if r != nil {
+		for _, c := range r.Checks {
+			known[c.ID] = true
+		}
+	}
+	var bad []string
+	for _, it := range w.Items {
+		if !known[it.Check] {
+			bad = append(bad, fmt.Sprintf("%s: unknown check %q", it.Source, it.Check))
+		}
+	}
+	if len(bad) > 0 {
+		ids := make([]string, 0, len(known))
+		for id := range known {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		return fmt.Errorf("waivers %s: %s (known checks: %s)", w.File, strings.Join(bad, "; "), strings.Join(ids, ", "))
+	}
+	return nil
+}
+
+// ApplyWaivers returns a copy of r with the waivers applied at now (r is
+// not modified). A failing check becomes Waived when active waivers cover
+// every failing observation (an unscoped waiver covers them all; a check
+// that failed without a failing observation, e.g. for lack of a positive
+// control, needs an unscoped one). A failure covered only with the help of
+// expired waivers stays Fail; its reason says which waiver expired when.
+// Waivers for unknown checks are an error (see Validate).
+func ApplyWaivers(r *Results, w *Waivers, cat Catalogue, now time.Time) (*Results, error) {
+	if w == nil {
+		return r, nil
+	}
+	if err := w.Validate(cat, r); err != nil {
+		return nil, err
+	}
+	out := *r
+	out.Checks = make([]CheckResult, len(r.Checks))
+	for i, c := range r.Checks {
+		out.Checks[i] = applyToCheck(c, w, now)
+	}
+	return &out, nil
+}
+
+func applyToCheck(c CheckResult, w *Waivers, now time.Time) CheckResult {
+	var mine []Waiver
+	for _, it := range w.Items {
+		if it.Check == c.ID {
+			mine = append(mine, it)
+		}
+	}
+	if len(mine) == 0 {
+		return c
+	}
+	c.Notes = slices.Clone(c.Notes)
+	if c.Verdict != Fail {
+		for _, it := range mine {
+			state := "not needed: the check did not fail"
+			if c.Verdict == Error || c.Verdict == Skipped {
+				state = fmt.Sprintf("not applied: a check with verdict %s was not judged, so there is nothing to waive", c.Verdict)
+			}
+			c.Notes = append(c.Notes, fmt.Sprintf("%s %s", it.describe(), state))
+		}
+		return c
+	}
+	var failing []Observation
+	for _, o := range c.Observations {
+		if !o.OK {
+			failing = append(failing, o)
+		}
+	}
+	// cover finds, for every failing observation, a waiver among ws that
+	// covers it; it returns the waivers used, or ok=false.
+	cover := func(ws []Waiver) (used []Waiver, ok bool) {
+		usedSet := map[string]bool{}
+		mark := func(it Waiver) {
+			if !usedSet[it.Source] {
+				usedSet[it.Source] = true
+				used = append(used, it)
+			}
+		}
+		if len(failing) == 0 {
+			for _, it := range ws {
+				if it.Namespace == "" {
+					mark(it)
+					return used, true
+				}
+			}
+			return nil, false
+		}
+		for _, o := range failing {
+			found := false
+			for _, it := range ws {
+				if it.covers(o) {
+					mark(it)
+					found = true
+					break
+				}
+			}
+			if !found {
+				return used, false
+			}
+		}
+		return used, true
+	}
+	var active []Waiver
+	for _, it := range mine {
+		if it.ActiveAt(now) {
+			active = append(active, it)
+		}
+	}
+	if used, ok := cover(active); ok {
+		c.Verdict = Waived
+		first := used[0]
+		for _, it := range used {
+			if it.Until().Before(first.Until()) {
+				first = it
+			}
+			c.Notes = append(c.Notes, fmt.Sprintf("waived by the %s until %s: %s", it.describe(), it.ExpiresText(), it.Justification))
+		}
+		c.Waiver = first.ref(false)
+		return c
+	}
+	if used, ok := cover(mine); ok {
+		// Covered only with expired waivers: name them in the reason.
+		var expired []string
+		var ref *WaiverRef
+		for _, it := range used {
+			if !it.ActiveAt(now) {
+				expired = append(expired, fmt.Sprintf("%s expired on %s", it.describe(), it.ExpiresText()))
+				if ref == nil {
+					ref = it.ref(true)
+				}
+			}
+		}
+		c.Reason = strings.Join(append(nonEmpty(c.Reason), expired...), "; ")
+		c.Waiver = ref
+		return c
+	}
+	covered := 0
+	for _, o := range failing {
+		for _, it := range active {
+			if it.covers(o) {
+				covered++
+				break
+			}
+		}
+	}
+	c.Notes = append(c.Notes, fmt.Sprintf("not waived: active waivers cover %d of %d failing observations", covered, len(failing)))
+	return c
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}

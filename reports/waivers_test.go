@@ -1,0 +1,186 @@
+package reports
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var waiverNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func parseWaivers(t *testing.T, doc string) *Waivers {
+	t.Helper()
+	ws, err := ParseWaivers("waivers.yaml", []byte(doc))
+	require.NoError(t, err)
+	return ws
+}
+
+func TestWaiverActiveCoversFailure(t *testing.T) {
+	r := brokenRun(t)
+	ws := parseWaivers(t, `
+waivers:
+- check: NET-001
+  justification: "known: a reaches b through the shared cache, ticket SEC-1"
+  expires: 2026-12-31
+`)
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	c := findCheck(t, out, "NET-001")
+	assert.Equal(t, Waived, c.Verdict)
+	require.NotNil(t, c.Waiver)
+	assert.Equal(t, "known: a reaches b through the shared cache, ticket SEC-1", c.Waiver.Justification)
+	assert.Equal(t, "2026-12-31", c.Waiver.Expires.Format(time.DateOnly))
+	assert.Equal(t, "waivers.yaml:3", c.Waiver.Source)
+	assert.False(t, c.Waiver.Expired)
+	assert.Equal(t, findCheck(t, r, "NET-001").Reason, c.Reason, "the failure stays on record")
+	assert.Contains(t, c.Notes[len(c.Notes)-1], "until 2026-12-31")
+	// Pure: the input is untouched.
+	assert.Equal(t, Fail, findCheck(t, r, "NET-001").Verdict)
+	assert.Nil(t, findCheck(t, r, "NET-001").Waiver)
+	s := out.Summarize()
+	assert.Equal(t, 1, s.Waived)
+	assert.Equal(t, 0, s.Fail)
+	// The waiver holds through its expiry day, not after.
+	out, err = ApplyWaivers(r, ws, testCatalogue(t), time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, Waived, findCheck(t, out, "NET-001").Verdict)
+}
+
+func TestWaiverExpiredStaysFailing(t *testing.T) {
+	r := brokenRun(t)
+	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  justification: temporary\n  expires: 2026-11-30\n")
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	c := findCheck(t, out, "NET-001")
+	assert.Equal(t, Fail, c.Verdict)
+	assert.Contains(t, c.Reason, "waiver waivers.yaml:2 expired on 2026-11-30")
+	assert.Contains(t, c.Reason, findCheck(t, r, "NET-001").Reason)
+	require.NotNil(t, c.Waiver)
+	assert.True(t, c.Waiver.Expired)
+	assert.True(t, out.Summarize().Failed())
+}
+
+func TestWaiverNamespaceScope(t *testing.T) {
+	r := brokenRun(t)
+	nsA, nsB := r.Run.Tenants[0].Namespaces[0], r.Run.Tenants[1].Namespaces[0]
+	// The leaks go from a to b: a waiver scoped to b covers them (target) ...
+	out, err := ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  namespace: "+nsB+"\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	c := findCheck(t, out, "NET-001")
+	assert.Equal(t, Waived, c.Verdict)
+	assert.Equal(t, nsB, c.Waiver.Namespace)
+	// ... so does one scoped to a (actor) ...
+	out, err = ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  namespace: "+nsA+"\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	assert.Equal(t, Waived, findCheck(t, out, "NET-001").Verdict)
+	// ... one scoped to another namespace does not.
+	out, err = ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  namespace: elsewhere\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	c = findCheck(t, out, "NET-001")
+	assert.Equal(t, Fail, c.Verdict)
+	assert.Nil(t, c.Waiver)
+	assert.Contains(t, c.Notes[len(c.Notes)-1], "active waivers cover 0 of 2 failing observations")
+}
+
+func TestWaiverPartialCoverage(t *testing.T) {
+	r := brokenRun(t)
+	// One leak is in b, the other one is made to target the control namespace.
+	c := findCheck(t, r, "NET-001")
+	n := 0
+	for i := range c.Observations {
+		if !c.Observations[i].OK {
+			n++
+			if n == 2 {
+				c.Observations[i].Target.Namespace = r.Run.Tenants[2].Namespaces[0]
+				c.Observations[i].Actor.Namespace = "somewhere"
+			}
+		}
+	}
+	out, err := ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  namespace: "+r.Run.Tenants[1].Namespaces[0]+"\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	got := findCheck(t, out, "NET-001")
+	assert.Equal(t, Fail, got.Verdict, "a waiver must cover every failing observation")
+	assert.Contains(t, got.Notes[len(got.Notes)-1], "cover 1 of 2")
+}
+
+func TestWaiverDoesNotWaiveErrorsOrPasses(t *testing.T) {
+	r := brokenRun(t)
+	ws := parseWaivers(t, "waivers:\n- check: NET-003\n  justification: j\n  expires: 2027-01-01\n- check: NET-004\n  justification: j\n  expires: 2027-01-01\n")
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	assert.Equal(t, Error, findCheck(t, out, "NET-003").Verdict)
+	n3 := findCheck(t, out, "NET-003").Notes
+	assert.Contains(t, n3[len(n3)-1], "not applied")
+	assert.Equal(t, Pass, findCheck(t, out, "NET-004").Verdict)
+	n4 := findCheck(t, out, "NET-004").Notes
+	assert.Contains(t, n4[len(n4)-1], "not needed")
+}
+
+func TestWaiverWithoutFailingObservationNeedsUnscopedWaiver(t *testing.T) {
+	r := realRun(t)
+	c := findCheck(t, r, "NET-002")
+	c.Verdict, c.Reason = Fail, "no positive control was observed, so blocked results prove nothing"
+	scoped := parseWaivers(t, "waivers:\n- check: NET-002\n  namespace: x\n  justification: j\n  expires: 2027-01-01\n")
+	out, err := ApplyWaivers(r, scoped, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	assert.Equal(t, Fail, findCheck(t, out, "NET-002").Verdict)
+	unscoped := parseWaivers(t, "waivers:\n- check: NET-002\n  justification: j\n  expires: 2027-01-01\n")
+	out, err = ApplyWaivers(r, unscoped, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	assert.Equal(t, Waived, findCheck(t, out, "NET-002").Verdict)
+}
+
+func TestWaiverUnknownCheck(t *testing.T) {
+	ws := parseWaivers(t, "waivers:\n- check: NET-999\n  justification: typo\n  expires: 2027-01-01\n")
+	_, err := ApplyWaivers(realRun(t), ws, testCatalogue(t), waiverNow)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `waivers.yaml:2: unknown check "NET-999"`)
+	assert.Contains(t, err.Error(), "NET-001")
+}
+
+func TestMalformedWaiverFiles(t *testing.T) {
+	cases := map[string]struct{ doc, want string }{
+		"bad YAML":              {"waivers:\n- check: NET-001\n  justification: [unclosed\n", "waivers.yaml: invalid YAML"},
+		"missing justification": {"waivers:\n- check: NET-001\n  expires: 2027-01-01\n", "waivers.yaml:2: waiver for NET-001: missing justification"},
+		"blank justification":   {"waivers:\n- check: NET-001\n  justification: '  '\n  expires: 2027-01-01\n", "waivers.yaml:2: waiver for NET-001: missing justification"},
+		"missing expiry":        {"waivers:\n- check: NET-001\n  justification: j\n", "waivers.yaml:2: waiver for NET-001: missing expires"},
+		"bad date":              {"waivers:\n- check: NET-001\n  justification: j\n  expires: 31.12.2026\n", `waivers.yaml:4: waiver for NET-001: expires "31.12.2026" is not a date`},
+		"impossible date":       {"waivers:\n- check: NET-001\n  justification: j\n  expires: 2026-02-30\n", `waivers.yaml:4: waiver for NET-001: expires "2026-02-30" is not a date`},
+		"unknown field":         {"waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-01\n  approver: bob\n", `waivers.yaml:5: unknown field "approver"`},
+		"unknown top level":     {"waiver:\n- check: NET-001\n", `waivers.yaml:1: unknown field "waiver"`},
+		"missing check":         {"waivers:\n- justification: j\n  expires: 2027-01-01\n", "waivers.yaml:2: waiver without a check ID"},
+		"not a list":            {"waivers: NET-001\n", `waivers.yaml:1: "waivers" must be a list`},
+		"item not a mapping":    {"waivers:\n- NET-001\n", "waivers.yaml:2: a waiver must be a mapping"},
+		"nested value":          {"waivers:\n- check: [NET-001]\n  justification: j\n  expires: 2027-01-01\n", "waivers.yaml:2: check must be a single value"},
+		"empty file":            {"", "empty file"},
+		"duplicate":             {"waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-01\n- check: NET-001\n  justification: k\n  expires: 2027-02-01\n", "waivers.yaml:5: waiver for NET-001 duplicates waivers.yaml:2"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseWaivers("waivers.yaml", []byte(tc.doc))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestLoadWaiversFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "waivers.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("waivers:\n- check: NET-001\n  justification: j\n  expires: 2026-12-31T18:00:00+01:00\n"), 0o644))
+	ws, err := LoadWaivers(path)
+	require.NoError(t, err)
+	require.Len(t, ws.Items, 1)
+	w := ws.Items[0]
+	assert.False(t, w.DateOnly)
+	assert.True(t, w.ActiveAt(time.Date(2026, 12, 31, 16, 59, 0, 0, time.UTC)))
+	assert.False(t, w.ActiveAt(time.Date(2026, 12, 31, 17, 0, 0, 0, time.UTC)))
+	_, err = LoadWaivers(filepath.Join(t.TempDir(), "missing.yaml"))
+	assert.ErrorContains(t, err, "read waivers")
+	empty, err := ParseWaivers("w.yaml", []byte("waivers:\n"))
+	require.NoError(t, err)
+	assert.Empty(t, empty.Items)
+}
