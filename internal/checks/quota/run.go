@@ -1,0 +1,358 @@
+package quota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+
+	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/reports"
+)
+
+// Deadlines of the quota checks.
+const (
+	// statusWait bounds the wait for the quota controller to compute a
+	// quota's status (before a check, and for usage to return after it).
+	statusWait = 90 * time.Second
+	// goneWait bounds the wait for created objects to be deleted.
+	goneWait = 2 * time.Minute
+	// tokenTTL is the lifetime of the ServiceAccount tokens the checks mint.
+	tokenTTL = 10 * time.Minute
+	// maxFill bounds how many objects a check creates to reach a count bound.
+	maxFill = 25
+	// maxContainers bounds how many containers one overrun pod may have.
+	maxContainers = 16
+)
+
+// actor is one way of acting as a tenant against the API server.
+type actor struct {
+	// identity names it in evidence.
+	identity string
+	clients  *kube.Clients
+}
+
+// actorsOf returns the tenant's identities as API clients: users are
+// impersonated; ServiceAccounts act with their own token, minted through
+// the TokenRequest API (no impersonation, no client certificate). Tokens
+// are never logged or stored.
+func actorsOf(ctx context.Context, env *checks.Env, t checks.Tenant) ([]actor, error) {
+	var out []actor
+	for _, id := range t.Identities {
+		if id.ServiceAccount != "" {
+			c, err := serviceAccountClients(ctx, env, id.ServiceAccount)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, actor{identity: id.User + " (own token)", clients: c})
+			continue
+		}
+		c, err := env.Kube.Impersonate(id.User, id.Groups...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, actor{identity: id.User + " (impersonated)", clients: c})
+	}
+	return out, nil
+}
+
+func serviceAccountClients(ctx context.Context, env *checks.Env, sa string) (*kube.Clients, error) {
+	ns, name, ok := strings.Cut(sa, "/")
+	if !ok {
+		return nil, fmt.Errorf("service account %q: want namespace/name", sa)
+	}
+	ttl := int64(tokenTTL / time.Second)
+	tr, err := env.Kube.Core.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("request a token for service account %s: %w", sa, err)
+	}
+	if tr.Status.Token == "" {
+		return nil, fmt.Errorf("request a token for service account %s: the API server returned no token", sa)
+	}
+	cfg := rest.AnonymousClientConfig(env.Kube.Config)
+	cfg.BearerToken = tr.Status.Token
+	c, err := kube.FromConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("clients for service account %s: %w", sa, err)
+	}
+	return c, nil
+}
+
+// nsRun is one check's work in one tenant namespace: who acts, what is
+// expected, what was created (to delete), and the evidence.
+type nsRun struct {
+	env    *checks.Env
+	tenant checks.Tenant
+	ns     string
+	actors []actor
+	exp    expectation
+	build  builder
+	// prefix makes this run's object names unique.
+	prefix string
+	// baseline is the namespace's quotas (with usage) before the check.
+	baseline []corev1.ResourceQuota
+
+	created []createdObj
+	obs     []reports.Observation
+	notes   []string
+}
+
+type createdObj struct {
+	gvr  schema.GroupVersionResource
+	name string
+}
+
+// inTenants runs fn in every namespace of every isolated tenant that has
+// identities, tenants in parallel, and deletes what fn created (also when
+// fn fails or the context is cancelled), waiting until the namespace's
+// quota usage is back where it was.
+func inTenants(ctx context.Context, env *checks.Env, check string, fn func(ctx context.Context, r *nsRun) error) checks.Outcome {
+	type job struct {
+		t  checks.Tenant
+		ns string
+	}
+	var jobs []job
+	for _, t := range env.Topology.Isolated() {
+		if len(t.Identities) == 0 {
+			continue
+		}
+		for _, ns := range t.Namespaces {
+			jobs = append(jobs, job{t, ns})
+		}
+	}
+	if len(jobs) == 0 {
+		return checks.Outcome{Skip: "no isolated tenant with identities in this run"}
+	}
+	var (
+		mu   sync.Mutex
+		out  checks.Outcome
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := newRun(ctx, env, j.t, j.ns, check)
+			if err == nil {
+				err = fn(ctx, r)
+				if cerr := r.cleanup(context.WithoutCancel(ctx)); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if r != nil {
+				out.Observations = append(out.Observations, r.obs...)
+				out.Notes = append(out.Notes, r.notes...)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("namespace %s: %w", j.ns, err))
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		out.Err = errors.Join(errs...)
+	}
+	out.Notes = append(out.Notes, identitiesNote)
+	return out
+}
+
+const identitiesNote = "acted as each tenant's user (impersonated, with its groups) and as its ServiceAccount with the ServiceAccount's own token (TokenRequest API, 10 min); over-quota attempts are server-side dry-runs, which pass through quota admission but never persist; pods created to fill a quota select a node label no node has, and claims a StorageClass that does not exist, so they count against the quota but never run or get a volume"
+
+func newRun(ctx context.Context, env *checks.Env, t checks.Tenant, ns, check string) (*nsRun, error) {
+	exp, err := expectationFor(env, t, ns)
+	if err != nil {
+		return nil, err
+	}
+	actors, err := actorsOf(ctx, env, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(actors) == 0 {
+		return nil, fmt.Errorf("tenant %s has no identities", t.Name)
+	}
+	r := &nsRun{env: env, tenant: t, ns: ns, actors: actors, exp: exp,
+		build:  builder{runID: env.RunID, tenant: t.Name, ns: ns, image: env.ProbeImage},
+		prefix: "bhq-" + strings.ToLower(check) + "-" + fixtures.NewRunID()}
+	// Admission refuses everything a quota matches until its status is
+	// computed; wait for it, then remember the usage to restore.
+	r.baseline, err = r.currentQuotas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// currentQuotas waits until every ResourceQuota of the namespace has its
+// status computed for its spec, and returns them.
+func (r *nsRun) currentQuotas(ctx context.Context) ([]corev1.ResourceQuota, error) {
+	var items []corev1.ResourceQuota
+	var pending []string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, statusWait, true, func(ctx context.Context) (bool, error) {
+		list, err := r.env.Kube.Core.CoreV1().ResourceQuotas(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			pending = []string{"list: " + err.Error()}
+			return false, nil
+		}
+		items, pending = list.Items, nil
+		for _, q := range items {
+			if !statusCurrent(q) {
+				pending = append(pending, q.Name)
+			}
+		}
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting %s for the quota status of namespace %s to be computed: %s", statusWait, r.ns, strings.Join(pending, ", "))
+	}
+	return items, nil
+}
+
+func (r *nsRun) limitRanges(ctx context.Context) ([]corev1.LimitRange, error) {
+	list, err := r.env.Kube.Core.CoreV1().LimitRanges(r.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list LimitRanges in %s: %w", r.ns, err)
+	}
+	return list.Items, nil
+}
+
+// limit reads the namespace's current limit on res.
+func (r *nsRun) limit(ctx context.Context, res corev1.ResourceName) (limit, []string, error) {
+	qs, err := r.currentQuotas(ctx)
+	if err != nil {
+		return limit{}, nil, err
+	}
+	return limitOf(res, qs, r.exp.Hard), quotaNames(qs), nil
+}
+
+// name returns a unique object name for this run: "bhq-quota-001-k3x9q-pods-3".
+func (r *nsRun) name(parts ...string) string {
+	return r.prefix + "-" + strings.Join(parts, "-")
+}
+
+// create creates obj as actor a; dry-run requests are evaluated by
+// admission (quota included) but never persisted. A real object that was
+// created is recorded for clean-up.
+func (r *nsRun) create(ctx context.Context, a actor, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
+	opts := metav1.CreateOptions{FieldManager: fixtures.ManagedBy}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	got, err := a.clients.Dynamic.Resource(gvr).Namespace(r.ns).Create(ctx, obj, opts)
+	if err == nil && !dryRun {
+		r.created = append(r.created, createdObj{gvr: gvr, name: obj.GetName()})
+	}
+	return got, err
+}
+
+// observe records one attempt.
+func (r *nsRun) observe(a actor, role reports.Role, method string, gvr schema.GroupVersionResource, name, expected, observed string, ok bool, detail string) {
+	r.obs = append(r.obs, reports.Observation{
+		Role:     role,
+		Actor:    reports.Actor{Tenant: r.tenant.Name, Namespace: r.ns, Identity: a.identity},
+		Target:   reports.Target{Tenant: r.tenant.Name, Namespace: r.ns, Name: name, Kind: kindOf(gvr), Address: apiPath(gvr, r.ns)},
+		Method:   method,
+		Expected: expected,
+		Observed: observed,
+		OK:       ok,
+		Detail:   detail,
+		At:       time.Now().UTC(),
+	})
+}
+
+// fail records a test observation that could not be tried, with why.
+func (r *nsRun) fail(role reports.Role, method string, gvr schema.GroupVersionResource, name, expected, observed, detail string) {
+	r.observe(actor{identity: "bulkhead (reading the namespace)"}, role, method, gvr, name, expected, observed, false, detail)
+}
+
+func kindOf(gvr schema.GroupVersionResource) string {
+	if k, ok := kinds[gvr]; ok {
+		return k
+	}
+	return gvr.Resource
+}
+
+var kinds = map[schema.GroupVersionResource]string{
+	gvrPods: "pod", gvrServices: "service", gvrSecrets: "secret", gvrConfigMaps: "configmap",
+	gvrPVCs: "persistentvolumeclaim", gvrDeployments: "deployment", gvrQuotas: "resourcequota", gvrLimitRanges: "limitrange",
+}
+
+// deleteNow deletes one object the run created and waits until it is gone.
+func (r *nsRun) deleteNow(ctx context.Context, gvr schema.GroupVersionResource, name string) error {
+	ri := r.env.Kube.Dynamic.Resource(gvr).Namespace(r.ns)
+	err := ri.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptrTo[int64](0)})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s %s/%s: %w", gvr.Resource, r.ns, name, err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, goneWait, true, func(ctx context.Context) (bool, error) {
+		_, err := ri.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s/%s still exists after %s", gvr.Resource, r.ns, name, goneWait)
+	}
+	return nil
+}
+
+// cleanup deletes everything this run created, waits until it is gone and
+// until the namespace's quota usage is back at its baseline. It may run
+// more than once (a check that needs the quota back mid-way calls it).
+func (r *nsRun) cleanup(ctx context.Context) error {
+	if len(r.created) == 0 {
+		return nil
+	}
+	var errs []error
+	fg := metav1.DeletePropagationForeground
+	for _, o := range r.created {
+		err := r.env.Kube.Dynamic.Resource(o.gvr).Namespace(r.ns).Delete(ctx, o.name,
+			metav1.DeleteOptions{PropagationPolicy: &fg, GracePeriodSeconds: ptrTo[int64](0)})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete %s %s/%s: %w", o.gvr.Resource, r.ns, o.name, err))
+		}
+	}
+	var left []string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, goneWait, true, func(ctx context.Context) (bool, error) {
+		left = left[:0]
+		for _, o := range r.created {
+			_, err := r.env.Kube.Dynamic.Resource(o.gvr).Namespace(r.ns).Get(ctx, o.name, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				left = append(left, o.gvr.Resource+"/"+o.name)
+			}
+		}
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("objects the check created still exist after %s: %s", goneWait, strings.Join(left, ", ")))
+		return errors.Join(errs...)
+	}
+	r.created = nil
+	var changed []string
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, statusWait, true, func(ctx context.Context) (bool, error) {
+		list, err := r.env.Kube.Core.CoreV1().ResourceQuotas(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		changed = usageChanges(r.baseline, list.Items)
+		return len(changed) == 0, nil
+	})
+	if err != nil {
+		r.notes = append(r.notes, fmt.Sprintf("%s: quota usage not back at its value before the check after %s: %s", r.ns, statusWait, strings.Join(changed, "; ")))
+	}
+	return errors.Join(errs...)
+}
