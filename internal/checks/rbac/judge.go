@@ -1,0 +1,264 @@
+package rbac
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/bulkhead-k8s/bulkhead/probes/wire"
+)
+
+// Class is what an API answer means for authorization.
+type Class string
+
+const (
+	// ClassAuthzDenied: 403 from the authorizer ("... is forbidden: User
+	// "x" cannot list resource ...").
+	ClassAuthzDenied Class = "denied by authorization"
+	// ClassEscalation: 403 from RBAC's escalation prevention ("... is
+	// attempting to grant RBAC permissions not currently held").
+	ClassEscalation Class = "denied by escalation prevention"
+	// ClassAdmission: any other 403 (Pod Security, quota, a webhook): the
+	// request got past authorization.
+	ClassAdmission Class = "forbidden by admission, after authorization"
+	// ClassUnauthenticated: 401.
+	ClassUnauthenticated Class = "unauthenticated"
+	// ClassAllowed: 2xx.
+	ClassAllowed Class = "allowed"
+	// ClassNotFound: 404 — authorization allowed the request; the object
+	// just does not exist.
+	ClassNotFound Class = "authorized, not found"
+	// ClassUpgradeRequired: 400 "Upgrade request required" to exec, attach
+	// or port-forward without a stream: authorization allowed it.
+	ClassUpgradeRequired Class = "authorized, upgrade required"
+	// ClassRejected: another 4xx (400, 405, 409, 422): authorization allowed
+	// the request and a later stage refused it.
+	ClassRejected Class = "authorized, then rejected"
+	// ClassServerError: 5xx.
+	ClassServerError Class = "server error"
+	// ClassNoAnswer: no HTTP answer (transport, TLS, timeout).
+	ClassNoAnswer Class = "no answer"
+)
+
+var (
+	authzDenied = regexp.MustCompile(`(?s)forbidden: User "[^"]*" cannot `)
+	escalation  = regexp.MustCompile(`(?s)is attempting to grant RBAC permissions not currently held`)
+)
+
+// Classify says what an answer means for authorization.
+func Classify(r wire.APIResult) Class {
+	switch {
+	case r.Code == 0:
+		return ClassNoAnswer
+	case r.Code >= 200 && r.Code < 300:
+		return ClassAllowed
+	case r.Code == 401:
+		return ClassUnauthenticated
+	case r.Code == 403 && escalation.MatchString(r.Message):
+		return ClassEscalation
+	case r.Code == 403 && authzDenied.MatchString(r.Message):
+		return ClassAuthzDenied
+	case r.Code == 403:
+		return ClassAdmission
+	case r.Code == 404:
+		return ClassNotFound
+	case r.Code == 400 && strings.Contains(r.Message, "Upgrade request required"):
+		return ClassUpgradeRequired
+	case r.Code >= 500:
+		return ClassServerError
+	}
+	return ClassRejected
+}
+
+// denied reports whether c is a denial by authorization (RBAC or its
+// escalation prevention).
+func (c Class) denied() bool { return c == ClassAuthzDenied || c == ClassEscalation }
+
+// authorized reports whether c proves the request got past authorization.
+func (c Class) authorized() bool {
+	switch c {
+	case ClassAllowed, ClassNotFound, ClassUpgradeRequired, ClassRejected, ClassAdmission:
+		return true
+	}
+	return false
+}
+
+// Expect is what an attempt must show.
+type Expect string
+
+const (
+	// ExpectDenied: the access review denies and the request is refused
+	// by authorization (403 with the authorizer's or escalation
+	// prevention's message). A 404, 400 or 422 means authorization let it
+	// through; a 401 or 5xx proves nothing.
+	ExpectDenied Expect = "denied"
+	// ExpectAuthorized: the access review allows and the request gets past
+	// authorization (any answer but 401, an authorization 403, 5xx).
+	ExpectAuthorized Expect = "authorized"
+	// ExpectRejected: a request without valid credentials is refused (401,
+	// or 403 for system:anonymous).
+	ExpectRejected Expect = "rejected"
+	// ExpectUnauthenticated: a request with an invalid token is refused
+	// as unauthenticated (401).
+	ExpectUnauthenticated Expect = "unauthenticated"
+	// ExpectAnswered: the API server answered at all (reachability).
+	ExpectAnswered Expect = "answered"
+	// ExpectCanary: the request is allowed and the answer holds the canary
+	// (its value's fingerprint).
+	ExpectCanary Expect = "reads canary"
+)
+
+// Review is a SubjectAccessReview's answer.
+type Review struct {
+	Allowed bool
+	Denied  bool
+	Reason  string
+	// EvaluationError is set when the authorizer could not decide.
+	EvaluationError string
+	// Err is set when the review itself could not be created.
+	Err string
+}
+
+func (r Review) String() string {
+	var s string
+	switch {
+	case r.Err != "":
+		return "access review failed: " + r.Err
+	case r.Allowed:
+		s = "allowed"
+	default:
+		s = "denied"
+	}
+	if r.Reason != "" {
+		s += " (" + wire.Truncate(r.Reason, 160) + ")"
+	}
+	if r.EvaluationError != "" {
+		s += "; evaluation error: " + wire.Truncate(r.EvaluationError, 160)
+	}
+	return s
+}
+
+// Verdict is the judgement of one attempt.
+type Verdict struct {
+	OK       bool
+	Observed string
+	Detail   string
+}
+
+// Judge decides whether an attempt's access review and real answer match
+// its expectation. Both parts must match. Observed names what the real
+// request showed when it does not match (what came back is the stronger
+// evidence), else what the access review said, or the expectation when all
+// match; Detail has both.
+func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
+	var details []string
+	var reviewFail, realFail string
+	if a.Review {
+		switch {
+		case rev == nil:
+			reviewFail = "not reviewed"
+		case rev.Err != "":
+			reviewFail = "access review failed"
+		case a.Expect == ExpectAuthorized || a.Expect == ExpectCanary:
+			if !rev.Allowed {
+				reviewFail = "denied by access review"
+			}
+		default:
+			if rev.Allowed {
+				reviewFail = "allowed by access review"
+			}
+		}
+		if rev != nil {
+			details = append(details, "access review: "+rev.String())
+		}
+	}
+	if a.Via != ViaNone {
+		if ans == nil {
+			realFail = "not tried"
+		} else {
+			if word, good := judgeAnswer(a, *ans); !good {
+				realFail = word
+			}
+			details = append(details, "request "+a.Via.describe()+": "+describeAnswer(*ans))
+			if a.Canary != "" && slices.Contains(ans.SecretValues, a.Canary) {
+				details = append(details, "the answer holds the canary (value fingerprint "+a.Canary+")")
+			}
+		}
+	}
+	if a.Note != "" {
+		details = append(details, a.Note)
+	}
+	v := Verdict{OK: reviewFail == "" && realFail == "", Detail: strings.Join(details, "; ")}
+	switch {
+	case realFail != "":
+		v.Observed = realFail
+	case reviewFail != "":
+		v.Observed = reviewFail
+	case ans != nil && a.Expect == ExpectDenied && Classify(*ans) == ClassEscalation:
+		v.Observed = "denied (escalation prevention)"
+	default:
+		v.Observed = string(a.Expect)
+	}
+	return v
+}
+
+// judgeAnswer judges the real request's answer alone.
+func judgeAnswer(a Attempt, ans wire.APIResult) (string, bool) {
+	c := Classify(ans)
+	word := fmt.Sprintf("%s (HTTP %d)", c, ans.Code)
+	if c == ClassNoAnswer {
+		word = "no answer"
+	}
+	switch a.Expect {
+	case ExpectDenied:
+		if c == ClassAllowed && a.Canary != "" && slices.Contains(ans.SecretValues, a.Canary) {
+			return fmt.Sprintf("allowed (HTTP %d): canary value returned", ans.Code), false
+		}
+		return word, c.denied()
+	case ExpectAuthorized:
+		return word, c.authorized()
+	case ExpectRejected:
+		return word, c == ClassUnauthenticated || c == ClassAuthzDenied
+	case ExpectUnauthenticated:
+		return word, c == ClassUnauthenticated
+	case ExpectAnswered:
+		return word, ans.Code != 0
+	case ExpectCanary:
+		if c != ClassAllowed {
+			return word, false
+		}
+		if !slices.Contains(ans.SecretValues, a.Canary) {
+			return fmt.Sprintf("allowed (HTTP %d), canary not in the answer", ans.Code), false
+		}
+		return "reads canary", true
+	}
+	return "unknown expectation " + string(a.Expect), false
+}
+
+// describeAnswer is an answer in evidence words; never a body.
+func describeAnswer(r wire.APIResult) string {
+	if r.Code == 0 {
+		return "no answer: " + wire.Truncate(r.Error, 200)
+	}
+	s := fmt.Sprintf("HTTP %d", r.Code)
+	if r.Reason != "" {
+		s += " " + r.Reason
+	}
+	if r.Message != "" {
+		s += ": " + wire.Truncate(r.Message, 200)
+	}
+	if r.Kind != "" {
+		s += " kind " + r.Kind
+	}
+	if r.Fingerprint != "" {
+		s += fmt.Sprintf(" (%d bytes, fingerprint %s)", r.Bytes, r.Fingerprint)
+	}
+	if r.Events > 0 {
+		s += fmt.Sprintf(" (%d watch events)", r.Events)
+	}
+	if n := len(r.SecretValues); n > 0 {
+		s += fmt.Sprintf(", %d Secret value(s)", n)
+	}
+	return s
+}
