@@ -63,6 +63,9 @@ func commands() []command {
 		{"caps", "print this pod's Capabilities JSON", runCaps},
 		{"ready", "exit 0 if the local serve mode is healthy: ready [--addr HOST:PORT]", runReady},
 		{"version", "print the probe and wire contract versions", runVersion},
+		{"metadata", "read a MetadataRequest JSON on stdin, try each cloud metadata endpoint, print a MetadataResponse JSON", runMetadata},
+		{"decoy", "serve fake, marked cloud metadata (disposable clusters only): decoy --marker RUN [--addr :80]", runDecoy},
+		{"api", "read an APIRequest JSON on stdin, call the API server as the pod's ServiceAccount or anonymously, print an APIResponse JSON (never a body)", runAPI},
 	}
 }
 

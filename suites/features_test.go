@@ -2,6 +2,8 @@ package suites
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -29,8 +31,9 @@ const (
 // through the session, so its result lands in the run's reports; a failing
 // verdict fails the test with the check's reason.
 //
-// Labels carry the catalogue's mappings too, so a run can be narrowed to a
-// framework's controls: --labels mtb=MTB-PL1-BC-NI-1, --labels nist80053=AC-4.
+// Labels (checks.Labels) carry area, check ID, profile and the catalogue's
+// mappings, so a run can be narrowed as the CLI does:
+// --labels area=network, --labels mtb=MTB-PL1-BC-NI-1, --labels profile=quick.
 func checkFeatures(cs []checks.Check) []types.Feature {
 	cat, err := reports.LoadCatalogue()
 	if err != nil {
@@ -38,28 +41,18 @@ func checkFeatures(cs []checks.Check) []types.Feature {
 	}
 	var out []types.Feature
 	for _, c := range cs {
-		f := features.New(c.ID+" "+c.Title).
-			WithLabel(labelArea, string(c.Area)).
-			WithLabel(labelCheck, c.ID).
-			WithLabel(labelType, typeConformance)
-		m := cat[c.ID].Mappings
-		for _, id := range m.MTB {
-			f = f.WithLabel("mtb", id)
-		}
-		for _, id := range m.NIST80053 {
-			f = f.WithLabel("nist80053", id)
-		}
-		for _, ids := range m.CIS {
-			for _, id := range ids {
-				f = f.WithLabel("cis", id)
+		f := features.New(c.ID+" "+c.Title).WithLabel(labelType, typeConformance)
+		labels := checks.Labels(c, cat[c.ID])
+		for _, k := range slices.Sorted(maps.Keys(labels)) {
+			for _, v := range labels[k] {
+				f = f.WithLabel(k, v)
 			}
 		}
-		f = f.
-			Assess(c.Proves, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-				res := h.session.Execute(ctx, c)
-				requireVerdict(t, res, reports.Pass)
-				return ctx
-			})
+		f = f.Assess(c.Proves, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			res := h.session.Execute(ctx, c)
+			requireVerdict(t, res, reports.Pass)
+			return ctx
+		})
 		out = append(out, f.Feature())
 	}
 	return out

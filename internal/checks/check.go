@@ -36,6 +36,9 @@ type Check struct {
 	Title string
 	// Proves is one sentence: what holds when this check passes.
 	Proves string
+	// Slow marks a check that costs more than a probe round or a handful of
+	// API calls; the "quick" profile leaves it out.
+	Slow bool
 	// NoControl explains why the check has no positive control, for the rare
 	// check whose observations are themselves the positive case (e.g. "same
 	// tenant traffic works"). Empty means a passing control is required.

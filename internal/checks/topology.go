@@ -19,6 +19,11 @@ type Tenant struct {
 	Isolated bool
 	// Reference is true for tenants bulkhead created from its fixtures.
 	Reference bool
+	// Sentinel marks bulkhead's own isolated namespace: its policy is the
+	// reference default-deny and no negative control ever opens it, so if it
+	// is reachable the CNI does not enforce NetworkPolicy. It takes part in
+	// the network matrix but is not a tenant under test.
+	Sentinel bool
 	// AllowedTo lists tenants this tenant is expected to reach (ingress at
 	// the other end and egress here both allowed). Same-tenant traffic is
 	// always expected allowed.
@@ -101,11 +106,11 @@ func (t Topology) ProbesOf(tenant string) []ProbePod {
 	return out
 }
 
-// Isolated returns the isolated tenants.
+// Isolated returns the isolated tenants under test (the sentinel excluded).
 func (t Topology) Isolated() []Tenant {
 	var out []Tenant
 	for _, tn := range t.Tenants {
-		if tn.Isolated {
+		if tn.Isolated && !tn.Sentinel {
 			out = append(out, tn)
 		}
 	}

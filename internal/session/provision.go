@@ -23,7 +23,20 @@ func listBy(selector string) metav1.ListOptions { return metav1.ListOptions{Labe
 // provision creates tenants and their probe pods and returns their topology.
 func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) (checks.Topology, error) {
 	var top checks.Topology
+	// The reference tenants' cluster-scoped admission policies, once per
+	// run (a repeat, from AddTenants, finds them already there).
+	policies, err := fixtures.RenderRunPolicies(s.opts.RunID)
+	if err == nil {
+		err = s.applier.Create(ctx, policies...)
+	}
+	if err != nil {
+		return top, fmt.Errorf("provision run policies: %w", err)
+	}
 	for _, t := range tenants {
+		t, err := s.withClusterCIDRs(ctx, t)
+		if err != nil {
+			return top, err
+		}
 		objs, err := fixtures.RenderTenant(s.opts.RunID, t)
 		if err != nil {
 			return top, err
@@ -31,8 +44,11 @@ func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) 
 		if err := s.applier.Create(ctx, objs...); err != nil {
 			return top, fmt.Errorf("provision tenant %s: %w", t.Name, err)
 		}
-		tn := checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true}
-		if t.Isolated {
+		if err := s.disableDefaultAutomount(ctx, t.Namespace); err != nil {
+			return top, fmt.Errorf("provision tenant %s: %w", t.Name, err)
+		}
+		tn := checks.Tenant{Name: t.Name, Namespaces: []string{t.Namespace}, Isolated: t.Isolated, Reference: true, Sentinel: t.Sentinel}
+		if t.Isolated && !t.Sentinel {
 			// The identities fixtures bind to the tenant-admin Role
 			// (manifests/isolated-20-rbac.yaml).
 			tn.Identities = []checks.Identity{
@@ -43,6 +59,13 @@ func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) 
 		top.Tenants = append(top.Tenants, tn)
 	}
 	s.opts.Log.Info("tenants provisioned", "tenants", len(top.Tenants))
+	var tenantNamespaces []string
+	for _, t := range tenants {
+		tenantNamespaces = append(tenantNamespaces, t.Namespace)
+	}
+	if err := s.waitQuotasComputed(ctx, tenantNamespaces); err != nil {
+		return top, err
+	}
 
 	nodes, err := schedulableNodes(ctx, s, s.opts.Disposable)
 	if err != nil {
@@ -50,7 +73,11 @@ func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) 
 	}
 	var specs []fixtures.ProbeSpec
 	for ti, t := range tenants {
-		for i := range s.opts.ProbesPerNamespace {
+		n := s.opts.ProbesPerNamespace
+		if t.Probes > 0 {
+			n = t.Probes
+		}
+		for i := range n {
 			specs = append(specs, fixtures.ProbeSpec{
 				RunID: s.opts.RunID, Tenant: t.Name, Namespace: t.Namespace,
 				Name:  fmt.Sprintf("probe-%d", i),
@@ -91,15 +118,15 @@ func (s *Session) deployProbes(ctx context.Context, specs []fixtures.ProbeSpec) 
 	var out []checks.ProbePod
 	for _, sp := range specs {
 		pod := pods[sp.Namespace+"/"+sp.Name]
-		svc, err := s.opts.Clients.Core.CoreV1().Services(sp.Namespace).Get(ctx, sp.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("read Service %s/%s: %w", sp.Namespace, sp.Name, err)
+		p := checks.ProbePod{Tenant: sp.Tenant, Namespace: sp.Namespace, Name: sp.Name, Node: pod.Spec.NodeName, IP: pod.Status.PodIP}
+		if !sp.NoService {
+			svc, err := s.opts.Clients.Core.CoreV1().Services(sp.Namespace).Get(ctx, sp.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("read Service %s/%s: %w", sp.Namespace, sp.Name, err)
+			}
+			p.Service, p.ClusterIP, p.DNSName = svc.Name, svc.Spec.ClusterIP, svc.Name+"."+svc.Namespace+".svc"
 		}
-		out = append(out, checks.ProbePod{
-			Tenant: sp.Tenant, Namespace: sp.Namespace, Name: sp.Name, Node: pod.Spec.NodeName, IP: pod.Status.PodIP,
-			Service: svc.Name, ClusterIP: svc.Spec.ClusterIP,
-			DNSName: svc.Name + "." + svc.Namespace + ".svc",
-		})
+		out = append(out, p)
 	}
 	s.opts.Log.Info("probe pods ready", "pods", len(out))
 	return out, nil
@@ -107,6 +134,20 @@ func (s *Session) deployProbes(ctx context.Context, specs []fixtures.ProbeSpec) 
 
 // fatalWaiting are container states that will not resolve by waiting.
 var fatalWaiting = []string{"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+
+// unschedulableGrace is how long a pod may stay unschedulable before the run
+// gives up: a node selector or taint that matches nothing does not heal.
+const unschedulableGrace = 30 * time.Second
+
+// unschedulableFor says how long p has been marked Unschedulable.
+func unschedulableFor(p *corev1.Pod) time.Duration {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return time.Since(c.LastTransitionTime.Time)
+		}
+	}
+	return 0
+}
 
 func (s *Session) waitProbesReady(ctx context.Context, specs []fixtures.ProbeSpec) (map[string]corev1.Pod, error) {
 	pods := map[string]corev1.Pod{}
@@ -129,6 +170,10 @@ func (s *Session) waitProbesReady(ctx context.Context, specs []fixtures.ProbeSpe
 			}
 			why := podNotReadyReason(p)
 			pending = append(pending, p.Namespace+"/"+p.Name+": "+why)
+			if unschedulableFor(p) > unschedulableGrace {
+				fatal = fmt.Errorf("probe pod %s/%s cannot be scheduled: %s", p.Namespace, p.Name, why)
+				return false, fatal
+			}
 			for _, f := range fatalWaiting {
 				if strings.Contains(why, f) {
 					fatal = fmt.Errorf("probe pod %s/%s cannot start: %s", p.Namespace, p.Name, why)
@@ -138,6 +183,9 @@ func (s *Session) waitProbesReady(ctx context.Context, specs []fixtures.ProbeSpe
 		}
 		return len(pending) == 0, nil
 	})
+	if fatal != nil && strings.Contains(fatal.Error(), "cannot be scheduled") {
+		return nil, fmt.Errorf("%w (check the probe node selector and tolerations)", fatal)
+	}
 	if fatal != nil {
 		return nil, fmt.Errorf("%w (on kind the probe image must be side-loaded; on other clusters pass a pullable --probe-image)", fatal)
 	}
@@ -182,6 +230,9 @@ func (s *Session) waitEndpoints(ctx context.Context, specs []fixtures.ProbeSpec)
 	err := wait.PollUntilContextTimeout(ctx, time.Second, s.opts.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		missing = missing[:0]
 		for _, sp := range specs {
+			if sp.NoService {
+				continue
+			}
 			sel := "kubernetes.io/service-name=" + sp.Name
 			eps, err := s.opts.Clients.Core.DiscoveryV1().EndpointSlices(sp.Namespace).List(ctx, listBy(sel))
 			if err != nil {

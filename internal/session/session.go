@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/config"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -34,8 +35,11 @@ type Options struct {
 	// a cluster this process created or reused for itself: on a shared
 	// cluster other runs may be live.
 	CleanLeftovers bool
-	// Tenants to create; the reference tenants when empty.
+	// Tenants to create; the reference tenants when empty and BYO is nil.
 	Tenants []fixtures.TenantSpec
+	// BYO runs against tenants that already exist (a tenant config file)
+	// instead of creating reference tenants.
+	BYO *config.File
 	// ProbesPerNamespace defaults to 2 (spread over nodes).
 	ProbesPerNamespace int
 	Timing             checks.Timing
@@ -55,7 +59,7 @@ func (o *Options) defaults() {
 	if o.RunID == "" {
 		o.RunID = fixtures.NewRunID()
 	}
-	if len(o.Tenants) == 0 {
+	if len(o.Tenants) == 0 && o.BYO == nil {
 		o.Tenants = fixtures.ReferenceTenants(o.RunID)
 	}
 	if o.ProbesPerNamespace == 0 {
@@ -150,7 +154,12 @@ func (s *Session) Start(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	top, err := s.provision(ctx, s.opts.Tenants)
+	var top checks.Topology
+	if s.opts.BYO != nil {
+		top, err = s.provisionBYO(ctx, s.opts.BYO)
+	} else {
+		top, err = s.provision(ctx, s.opts.Tenants)
+	}
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead"
 	"github.com/bulkhead-k8s/bulkhead/fixtures/cni"
 	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
+	"github.com/bulkhead-k8s/bulkhead/internal/probebin"
 	"github.com/bulkhead-k8s/bulkhead/probes/image"
 )
 
@@ -141,23 +142,39 @@ func (c *Config) InstallCNI(ctx context.Context, kubeconfig, kubeContext string)
 	return res, nil
 }
 
-// BuildProbeImage builds the probe image from bulkhead's source (the module
-// holding the current directory) into WorkDir.
+// BuildProbeImage builds the probe image into WorkDir: from the probe binary
+// embedded in this bulkhead (a `make build` CLI), or else from bulkhead's
+// source (the module holding the current directory).
 func (c *Config) BuildProbeImage(ctx context.Context) (image.Image, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return image.Image{}, fmt.Errorf("build probe image: %w", err)
-	}
-	root, err := image.FindModuleRoot(wd)
-	if err != nil {
-		return image.Image{}, fmt.Errorf("build probe image: run from a bulkhead checkout, or pass a prebuilt image with --probe-image: %w", err)
-	}
-	out := c.WorkDir
-	if out == "" {
-		out = filepath.Join(root, "_output", "probe")
-	}
 	ver, _ := bulkhead.Version()
-	img, err := image.Build(ctx, image.Options{ModuleRoot: root, OutDir: out, Version: ver})
+	opts := image.Options{OutDir: c.WorkDir, Version: ver}
+	if probebin.Binary != nil {
+		if opts.OutDir == "" {
+			opts.OutDir = filepath.Join(os.TempDir(), "bulkhead-probe")
+		}
+		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+			return image.Image{}, fmt.Errorf("build probe image: %w", err)
+		}
+		opts.Binary = filepath.Join(opts.OutDir, "probe-embedded")
+		if err := os.WriteFile(opts.Binary, probebin.Binary, 0o755); err != nil {
+			return image.Image{}, fmt.Errorf("build probe image: write embedded probe: %w", err)
+		}
+		opts.GOARCH = probebin.GOARCH
+	} else {
+		wd, err := os.Getwd()
+		if err != nil {
+			return image.Image{}, fmt.Errorf("build probe image: %w", err)
+		}
+		root, err := image.FindModuleRoot(wd)
+		if err != nil {
+			return image.Image{}, fmt.Errorf("build probe image: run from a bulkhead checkout, use a `make build` bulkhead, or pass a prebuilt image with --probe-image: %w", err)
+		}
+		opts.ModuleRoot = root
+		if opts.OutDir == "" {
+			opts.OutDir = filepath.Join(root, "_output", "probe")
+		}
+	}
+	img, err := image.Build(ctx, opts)
 	if err != nil {
 		return image.Image{}, err
 	}

@@ -4,12 +4,22 @@ package all
 
 import (
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/metadata"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/network"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/podsecurity"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/quota"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/secrets"
 )
 
 // Registry returns every check.
 func Registry() *checks.Registry {
 	var r checks.Registry
 	r.Register(network.Checks()...)
+	r.Register(metadata.Checks()...)
+	r.Register(podsecurity.Checks()...)
+	r.Register(quota.Checks()...)
+	r.Register(rbac.Checks()...)
+	r.Register(secrets.Checks()...)
 	return &r
 }

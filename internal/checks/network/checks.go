@@ -3,8 +3,10 @@ package network
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,9 +47,10 @@ func Checks() []checks.Check {
 		},
 		{
 			ID: IDSameTenant, Area: checks.Network,
-			Title:  "Traffic within a tenant still works",
-			Proves: "Isolation does not break the tenant: its pods reach each other by pod IP, ClusterIP and Service DNS name over every protocol probed.",
-			Run:    matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
+			Title:     "Traffic within a tenant still works",
+			Proves:    "Isolation does not break the tenant: its pods reach each other by pod IP, ClusterIP and Service DNS name over every protocol probed.",
+			NoControl: "every observation is a path that must work: the check is its own positive case",
+			Run:       matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
 		},
 		{
 			ID: IDDNS, Area: checks.Network,
@@ -95,7 +98,47 @@ func probeAll(ctx context.Context, env *checks.Env) (*Matrix, error) {
 	m.Execs += len(top.Probes) // the capability queries
 	m.Protocols = protocols
 	m.Notes = append(notes, matrixNotes(m)...)
+	m.NotEnforced = EnforcementDiagnosis(top, m)
 	return m, nil
+}
+
+// EnforcementDiagnosis tells a CNI that ignores NetworkPolicy apart from a
+// tenant that is merely misconfigured: the sentinel namespace carries a
+// default-deny policy bulkhead wrote itself and no negative control opens.
+// If every path from the unprotected namespace into it is reachable while
+// the unprotected pods reach each other, policy is not enforced at all. It
+// returns "" otherwise.
+func EnforcementDiagnosis(top checks.Topology, m *Matrix) string {
+	into, reached, controls, controlsOK := 0, 0, 0, 0
+	var where []string
+	for _, r := range m.Results {
+		if r.Via == ViaDNS {
+			continue
+		}
+		s, d, ok := tenants(top, r.Path)
+		if !ok || s.Isolated {
+			continue
+		}
+		switch {
+		case d.Sentinel:
+			into++
+			if r.Last.Outcome == wire.Reachable {
+				reached++
+			}
+			if !slices.Contains(where, r.Dst.Namespace) {
+				where = append(where, r.Dst.Namespace)
+			}
+		case !d.Isolated:
+			controls++
+			if r.OK {
+				controlsOK++
+			}
+		}
+	}
+	if into == 0 || reached < into || controls == 0 || controlsOK < controls {
+		return ""
+	}
+	return fmt.Sprintf("the CNI does not enforce NetworkPolicy: every path from the unprotected namespace into %s was reachable despite bulkhead's own default-deny policy there (%d of %d); network isolation cannot be evaluated on this cluster", strings.Join(where, ", "), reached, into)
 }
 
 // clusterDomain is left relative: "<svc>.<ns>.svc" plus the pods' DNS search
@@ -239,6 +282,11 @@ func matrixCheck(slice slicer, skipWhy string) func(context.Context, *checks.Env
 			return checks.Outcome{Err: fmt.Errorf("probe the network matrix: %w", err)}
 		}
 		out := Slice(env.Topology, m, slice)
+		if m.NotEnforced != "" {
+			// Keep the evidence, but this is not a verdict on the tenants.
+			out.Err = errors.New(m.NotEnforced)
+			return out
+		}
 		if len(out.Observations) == 0 || !hasTest(out.Observations) {
 			return checks.Outcome{Skip: skipWhy}
 		}

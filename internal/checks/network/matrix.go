@@ -44,6 +44,9 @@ type Matrix struct {
 	SettledAfter time.Duration
 	Protocols    []wire.Protocol
 	Notes        []string
+	// NotEnforced, when set, says the CNI does not enforce NetworkPolicy
+	// (see EnforcementDiagnosis).
+	NotEnforced string
 }
 
 // Probe runs rounds over paths. Every round probes every path with a fresh

@@ -19,7 +19,7 @@ func pod(tenant, name string) checks.ProbePod {
 
 func reference() checks.Topology {
 	return checks.Topology{
-		Tenants: []checks.Tenant{{Name: "a", Isolated: true}, {Name: "b", Isolated: true}, {Name: "control"}},
+		Tenants: []checks.Tenant{{Name: "a", Isolated: true, Reference: true}, {Name: "b", Isolated: true, Reference: true}, {Name: "control", Reference: true}},
 		Probes:  []checks.ProbePod{pod("a", "p1"), pod("a", "p2"), pod("b", "p3"), pod("b", "p4"), pod("control", "p5"), pod("control", "p6")},
 	}
 }
@@ -191,4 +191,47 @@ func TestTruthTableFromMatrix(t *testing.T) {
 	assert.Equal(t, "timeout", tb.Cells["bh-x-a/p1"]["bh-x-b/p3"].Observed)
 	assert.Equal(t, "reachable", tb.Cells["bh-x-a/p1"]["bh-x-a/p2"].Observed)
 	assert.Zero(t, tb.Mismatches())
+}
+
+func TestPodsWithoutServicesAreProbedByPodIPOnly(t *testing.T) {
+	top := reference()
+	for i := range top.Probes {
+		if top.Probes[i].Tenant == "b" {
+			top.Probes[i].Service, top.Probes[i].ClusterIP, top.Probes[i].DNSName = "", "", ""
+		}
+	}
+	for _, p := range MatrixPaths(top, []wire.Protocol{wire.TCP}) {
+		if p.Dst.Tenant == "b" {
+			assert.Equal(t, ViaPodIP, p.Via, p.String())
+		}
+	}
+	for _, p := range DNSPaths(top, "") {
+		assert.NotEmpty(t, p.Name, "no resolution of a name that does not exist")
+	}
+}
+
+func withSentinel(top checks.Topology) checks.Topology {
+	top.Tenants = append(top.Tenants, checks.Tenant{Name: "sentinel", Isolated: true, Reference: true, Sentinel: true})
+	top.Probes = append(top.Probes, pod("sentinel", "p7"))
+	return top
+}
+
+func TestEnforcementDiagnosis(t *testing.T) {
+	top := withSentinel(reference())
+	isolated := fakeMatrix(top, func(p Path) bool { return p.Allowed })
+	assert.Empty(t, EnforcementDiagnosis(top, isolated), "a working cluster")
+
+	ignored := fakeMatrix(top, func(Path) bool { return true })
+	d := EnforcementDiagnosis(top, ignored)
+	assert.Contains(t, d, "the CNI does not enforce NetworkPolicy")
+	assert.Contains(t, d, "bh-x-sentinel")
+
+	tenantsOpen := fakeMatrix(top, func(p Path) bool { return p.Allowed || p.Dst.Tenant != "sentinel" })
+	assert.Empty(t, EnforcementDiagnosis(top, tenantsOpen), "open tenants are leaks, not a CNI without policy support: the sentinel still holds")
+
+	nothing := fakeMatrix(top, func(Path) bool { return false })
+	assert.Empty(t, EnforcementDiagnosis(top, nothing), "a broken data path is a failed positive control, not this")
+
+	assert.Empty(t, EnforcementDiagnosis(reference(), fakeMatrix(reference(), func(Path) bool { return true })),
+		"without a sentinel there is nothing to tell the two apart")
 }

@@ -117,6 +117,9 @@ func MatrixPaths(top checks.Topology, protocols []wire.Protocol) []Path {
 			allowed := top.FlowAllowed(src.Tenant, dst.Tenant)
 			for _, proto := range protocols {
 				for _, via := range Vias {
+					if via != ViaPodIP && dst.Service == "" {
+						continue // no Service for this pod (bring-your-own tenants by default)
+					}
 					out = append(out, Path{Src: src, Dst: dst, Protocol: proto, Via: via, Allowed: allowed})
 				}
 			}
@@ -141,7 +144,7 @@ func DNSPaths(top checks.Topology, clusterDomain string) []Path {
 		out = append(out, Path{Src: src, Protocol: wire.DNS, Via: ViaDNS, Name: kubernetes, Allowed: true,
 			Dst: checks.ProbePod{Namespace: "default", Name: "kubernetes"}})
 		for _, dst := range top.ProbesOf(src.Tenant) {
-			if dst.Name == src.Name && dst.Namespace == src.Namespace {
+			if (dst.Name == src.Name && dst.Namespace == src.Namespace) || dst.DNSName == "" {
 				continue
 			}
 			out = append(out, Path{Src: src, Dst: dst, Protocol: wire.DNS, Via: ViaDNS, Name: dst.DNSName, Allowed: true})

@@ -360,7 +360,7 @@ func (f *fixtureSet) setup(ctx context.Context, sw *Sweep, sc *Scope, lists []*m
 	peers, perr := apiPeers(ctx, env)
 	cilium := serves(lists, "cilium.io/v2", "ciliumnetworkpolicies")
 	for _, t := range env.Topology.Tenants {
-		if !t.Reference || !t.Isolated || len(t.Namespaces) == 0 {
+		if !t.Reference || !t.Isolated || t.Sentinel || len(t.Namespaces) == 0 {
 			continue
 		}
 		ns := t.Namespaces[0]

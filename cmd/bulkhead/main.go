@@ -1,0 +1,89 @@
+// Command bulkhead proves that a Kubernetes cluster keeps its tenants apart,
+// by trying: network paths from inside probe pods, API requests as the
+// tenants, admission of what tenants must not run. It runs the same checks
+// as the e2e suites and writes reports an auditor can file.
+//
+// Exit codes: 0 every check passed, 1 at least one check failed,
+// 2 bulkhead could not run (bad input, unreachable cluster, missing
+// permissions, a CNI that ignores NetworkPolicy, ...).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	exitPass     = 0
+	exitFailures = 1
+	exitCannot   = 2
+)
+
+// exitError carries an exit code with the error that caused it.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// cannot wraps err as "bulkhead could not run".
+func cannot(err error) error { return &exitError{code: exitCannot, err: err} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(execute(ctx, os.Args[1:]))
+}
+
+// execute runs the CLI with args and returns the exit code.
+func execute(ctx context.Context, args []string) int {
+	root := newRootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitPass
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.code != exitFailures {
+			fmt.Fprintln(os.Stderr, "bulkhead:", ee.err)
+		}
+		return ee.code
+	}
+	// Cobra's own errors (unknown flag, bad args) are usage errors.
+	fmt.Fprintln(os.Stderr, "bulkhead:", err)
+	return exitCannot
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bulkhead",
+		Short: "Prove that a Kubernetes cluster keeps its tenants apart",
+		Long: `bulkhead proves tenant isolation by trying it: it places probe pods in tenant
+namespaces and tries every network path between them, tries the API server as
+each tenant (other tenants' objects, cluster scope, escalation, secrets),
+tries to exceed quotas and to admit pods that Pod Security forbids, and checks
+that cloud metadata endpoints are out of reach. Every verdict carries its
+evidence; reports are written as JSON, JUnit, Markdown, HTML and OSCAL.
+
+Start here:
+  bulkhead run --kind                                  # a disposable kind cluster with Cilium
+  bulkhead run --context prod --config tenants.yaml    # your cluster, your tenants
+  bulkhead report _reports/<run-id>/results.json --format html
+
+Exit codes: 0 all checks passed, 1 a check failed, 2 bulkhead could not run.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCommand(), newReportCommand(), newCleanupCommand(), newVersionCommand(), newProbeImageCommand())
+	return root
+}

@@ -1,0 +1,249 @@
+package suites
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/e2e-framework/klient/decoder"
+	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/probes/image"
+)
+
+// TestCLI drives the real bulkhead binary against tenants created outside
+// bulkhead (kubectl-style manifests, one tenant spanning two namespaces):
+// it passes on isolated tenants, fails with exit 1 naming an injected leak,
+// and exits 2 with a clear message, leaving nothing behind, when it cannot
+// run (missing permissions, probe pods that cannot be scheduled).
+func TestCLI(t *testing.T) {
+	f := features.New("bulkhead run against bring-your-own tenants").
+		WithLabel(labelArea, "cli").
+		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			byo := newBYO(t, cfg)
+			byo.apply(ctx, t, "tenants.yaml")
+			return context.WithValue(ctx, byoKey{}, byo)
+		}).
+		Assess("isolated tenants pass (exit 0)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			byo := ctx.Value(byoKey{}).(*byoTenants)
+			code, out, run := byo.run(t, false)
+			require.Equal(t, 0, code, out)
+			assert.Contains(t, out, "NET-001")
+			assert.NotContains(t, out, "FAIL")
+			byo.assertNothingLeft(ctx, t, run)
+			byo.assertReports(t, run)
+			return ctx
+		}).
+		Assess("an injected leak fails the run (exit 1) and is named", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			byo := ctx.Value(byoKey{}).(*byoTenants)
+			byo.apply(ctx, t, "leak.yaml")
+			code, out, run := byo.run(t, false)
+			require.Equal(t, 1, code, out)
+			assert.Contains(t, out, "FAIL")
+			assert.Contains(t, out, "NET-001")
+			assert.Contains(t, out, byo.ns("blue-web")+"/bulkhead-probe-"+run, "names the leaking source")
+			assert.Contains(t, out, "-> "+byo.ns("green")+"/bulkhead-probe-"+run, "names the leaking target")
+			byo.assertNothingLeft(ctx, t, run)
+			byo.remove(ctx, t, "leak.yaml")
+			return ctx
+		}).
+		Assess("missing permissions: exit 2 naming them, nothing created", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			byo := ctx.Value(byoKey{}).(*byoTenants)
+			limited := byo.impersonatingKubeconfig(t, cfg, "byo-"+byo.id+"-auditor-without-rights")
+			code, out, run := byo.runWith(t, limited, false)
+			require.Equal(t, 2, code, out)
+			assert.Contains(t, out, "lacks permissions")
+			assert.Contains(t, out, "create namespaces")
+			assert.Contains(t, out, "create pods/exec")
+			byo.assertNothingLeft(ctx, t, run)
+			return ctx
+		}).
+		Assess("probe pods that cannot be scheduled: exit 2, nothing left", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			byo := ctx.Value(byoKey{}).(*byoTenants)
+			code, out, run := byo.run(t, true)
+			require.Equal(t, 2, code, out)
+			assert.Contains(t, out, "cannot be scheduled")
+			byo.assertNothingLeft(ctx, t, run)
+			return ctx
+		}).
+		Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			return ctx // the namespaces go with t.Cleanup registered in apply
+		}).Feature()
+	testenv.Test(t, f)
+}
+
+type byoKey struct{}
+
+// byoTenants are the test's own tenants, created as a platform team would.
+type byoTenants struct {
+	id         string
+	dir        string
+	kubeconfig string
+	res        *resources.Resources
+}
+
+func newBYO(t *testing.T, cfg *envconf.Config) *byoTenants {
+	t.Helper()
+	res, err := resources.New(h.clients.Config)
+	require.NoError(t, err)
+	kubeconfig := cfg.KubeconfigFile()
+	if kubeconfig == "" {
+		kubeconfig = clientcmd.RecommendedHomeFile
+	}
+	return &byoTenants{id: fixtures.NewRunID(), dir: t.TempDir(), kubeconfig: kubeconfig, res: res}
+}
+
+func (b *byoTenants) ns(name string) string { return "byo-" + b.id + "-" + name }
+
+// render executes a testdata/byo template.
+func (b *byoTenants) render(t *testing.T, name string, data map[string]any) []byte {
+	t.Helper()
+	funcs := template.FuncMap{
+		"list":     func(s ...string) []string { return s },
+		"tenantOf": func(ns string) string { return strings.SplitN(ns, "-", 2)[0] },
+	}
+	tpl, err := template.New(name).Funcs(funcs).ParseFiles(filepath.Join("testdata", "byo", name))
+	require.NoError(t, err)
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["ID"] = b.id
+	var buf bytes.Buffer
+	require.NoError(t, tpl.Execute(&buf, data))
+	return buf.Bytes()
+}
+
+// apply creates a manifest's objects and removes them when the test ends.
+func (b *byoTenants) apply(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	manifest := b.render(t, name, nil)
+	require.NoError(t, decoder.DecodeEach(ctx, bytes.NewReader(manifest), decoder.CreateHandler(b.res)), "create %s", name)
+	t.Cleanup(func() { b.remove(context.Background(), t, name) })
+}
+
+func (b *byoTenants) remove(ctx context.Context, t *testing.T, name string) {
+	manifest := b.render(t, name, nil)
+	err := decoder.DecodeEach(ctx, bytes.NewReader(manifest), decoder.DeleteIgnoreNotFound(b.res))
+	assert.NoError(t, err, "delete %s", name)
+}
+
+// run runs `bulkhead run` on the tenants with the suite's kubeconfig.
+func (b *byoTenants) run(t *testing.T, unschedulable bool) (int, string, string) {
+	return b.runWith(t, b.kubeconfig, unschedulable)
+}
+
+func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool) (int, string, string) {
+	t.Helper()
+	config := filepath.Join(b.dir, fmt.Sprintf("config-%d.yaml", time.Now().UnixNano()))
+	require.NoError(t, os.WriteFile(config, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), 0o644))
+	run := fixtures.NewRunID()
+	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
+		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports"), "--areas", "network"}
+	if c := h.target.Context; c != "" {
+		args = append(args, "--context", c)
+	}
+	cmd := exec.Command(bulkheadBinary(t), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	t.Logf("bulkhead %s\n%s", strings.Join(args, " "), out.String())
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String(), run
+	}
+	require.NoError(t, err)
+	return 0, out.String(), run
+}
+
+// assertNothingLeft checks that run left no namespace and no pod behind.
+func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run string) {
+	t.Helper()
+	sel := metav1.ListOptions{LabelSelector: fixtures.RunSelector(run)}
+	nss, err := h.clients.Core.CoreV1().Namespaces().List(ctx, sel)
+	require.NoError(t, err)
+	for _, ns := range nss.Items {
+		assert.NotNil(t, ns.DeletionTimestamp, "namespace %s of run %s is left behind", ns.Name, run)
+	}
+	for _, ns := range []string{b.ns("blue-web"), b.ns("blue-api"), b.ns("green")} {
+		pods, err := h.clients.Core.CoreV1().Pods(ns).List(ctx, sel)
+		require.NoError(t, err)
+		assert.Empty(t, pods.Items, "pods of run %s left in %s", run, ns)
+	}
+}
+
+// assertReports checks the run wrote its results where asked.
+func (b *byoTenants) assertReports(t *testing.T, run string) {
+	t.Helper()
+	_, err := os.Stat(filepath.Join(b.dir, "reports", run, "results.json"))
+	assert.NoError(t, err, "results.json of run %s", run)
+}
+
+// impersonatingKubeconfig writes a copy of the suite's kubeconfig that acts
+// as user (who has no RBAC rights beyond discovery and self-review).
+func (b *byoTenants) impersonatingKubeconfig(t *testing.T, cfg *envconf.Config, user string) string {
+	t.Helper()
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: b.kubeconfig}, &clientcmd.ConfigOverrides{CurrentContext: h.target.Context}).RawConfig()
+	require.NoError(t, err)
+	ctxName := raw.CurrentContext
+	if h.target.Context != "" {
+		ctxName = h.target.Context
+	}
+	authName := raw.Contexts[ctxName].AuthInfo
+	raw.AuthInfos[authName].Impersonate = user
+	path := filepath.Join(b.dir, "limited.kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(raw, path))
+	return path
+}
+
+var (
+	cliOnce sync.Once
+	cliPath string
+	cliErr  error
+)
+
+// bulkheadBinary builds the CLI once per test binary.
+func bulkheadBinary(t *testing.T) string {
+	t.Helper()
+	cliOnce.Do(func() {
+		wd, err := os.Getwd()
+		if err != nil {
+			cliErr = err
+			return
+		}
+		root, err := image.FindModuleRoot(wd)
+		if err != nil {
+			cliErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "bulkhead-cli")
+		if err != nil {
+			cliErr = err
+			return
+		}
+		cliPath = filepath.Join(dir, "bulkhead")
+		cmd := exec.Command("go", "build", "-o", cliPath, "./cmd/bulkhead")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cliErr = fmt.Errorf("build bulkhead: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, cliErr)
+	return cliPath
+}
