@@ -3,10 +3,8 @@ package suites
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,12 +14,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vladimirvivien/gexe"
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/e2e-framework/klient/decoder"
+	"sigs.k8s.io/e2e-framework/klient/k8s"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/probes/image"
@@ -40,9 +47,9 @@ func TestCLI(t *testing.T) {
 			byo.apply(ctx, t, "tenants.yaml")
 			return context.WithValue(ctx, byoKey{}, byo)
 		}).
-		Assess("isolated tenants pass (exit 0)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		Assess("isolated tenants pass (exit 0), as an identity holding only the runner ClusterRole", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
-			code, out, run := byo.run(t, false)
+			code, out, run := byo.runWith(t, byo.runnerKubeconfig(ctx, t), false)
 			require.Equal(t, 0, code, out)
 			assert.Contains(t, out, "NET-001")
 			assert.NotContains(t, out, "FAIL")
@@ -155,20 +162,58 @@ func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool
 	run := fixtures.NewRunID()
 	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
 		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports"), "--areas", "network"}
-	if c := h.target.Context; c != "" {
+	if c := h.target.Context; c != "" && kubeconfig == b.kubeconfig {
 		args = append(args, "--context", c)
 	}
-	cmd := exec.Command(bulkheadBinary(t), args...)
+	// gexe runs the binary as a user would; the arguments hold no spaces
+	// or "$" (temporary paths, run IDs), which gexe would split or expand.
+	proc := gexe.New().NewProc(bulkheadBinary(t) + " " + strings.Join(args, " "))
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	proc.SetStdout(&out)
+	proc.SetStderr(&out)
+	proc.Run()
 	t.Logf("bulkhead %s\n%s", strings.Join(args, " "), out.String())
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode(), out.String(), run
+	if !proc.Exited() {
+		require.NoError(t, proc.Err(), "run bulkhead")
 	}
+	return proc.ExitCode(), out.String(), run
+}
+
+// runnerKubeconfig returns a kubeconfig for a ServiceAccount bound to
+// nothing but the shipped runner ClusterRole (fixtures/rbac), with the
+// ServiceAccount's own token: a run with it proves the ClusterRole is all
+// bulkhead needs (impersonating it instead would not: Kubernetes does not
+// chain impersonation, and bulkhead itself impersonates tenants).
+func (b *byoTenants) runnerKubeconfig(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	name := "byo-" + b.id + "-runner"
+	var role rbacv1.ClusterRole
+	require.NoError(t, yaml.UnmarshalStrict(fixtures.RunnerClusterRole, &role))
+	role.ObjectMeta = metav1.ObjectMeta{Name: name} // run-unique: concurrent runs share a cluster
+	objs := []k8s.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "runner", Namespace: name}},
+		&role,
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "runner", Namespace: name}}},
+	}
+	for _, o := range objs {
+		require.NoError(t, b.res.Create(ctx, o), "create %s", o.GetName())
+		t.Cleanup(func() { assert.NoError(t, client.IgnoreNotFound(b.res.Delete(context.Background(), o))) })
+	}
+	tok, err := h.clients.Core.CoreV1().ServiceAccounts(name).CreateToken(ctx, "runner",
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	return 0, out.String(), run
+	cfg := h.clients.Config
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData, CertificateAuthority: cfg.CAFile, InsecureSkipTLSVerify: cfg.Insecure}
+	kc.AuthInfos["runner"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	kc.Contexts["runner"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "runner"}
+	kc.CurrentContext = "runner"
+	path := filepath.Join(b.dir, "runner.kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*kc, path))
+	return path
 }
 
 // assertNothingLeft checks that run left no namespace and no pod behind.
@@ -207,6 +252,7 @@ func (b *byoTenants) impersonatingKubeconfig(t *testing.T, cfg *envconf.Config, 
 	}
 	authName := raw.Contexts[ctxName].AuthInfo
 	raw.AuthInfos[authName].Impersonate = user
+	raw.CurrentContext = ctxName
 	path := filepath.Join(b.dir, "limited.kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(raw, path))
 	return path
@@ -238,10 +284,9 @@ func bulkheadBinary(t *testing.T) string {
 			return
 		}
 		cliPath = filepath.Join(dir, "bulkhead")
-		cmd := exec.Command("go", "build", "-o", cliPath, "./cmd/bulkhead")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			cliErr = fmt.Errorf("build bulkhead: %w: %s", err, out)
+		p := gexe.New().NewProc("go build -o " + cliPath + " ./cmd/bulkhead").SetWorkDir(root).Run()
+		if !p.IsSuccess() {
+			cliErr = fmt.Errorf("build bulkhead: %v: %s", p.Err(), p.Result())
 		}
 	})
 	require.NoError(t, cliErr)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
@@ -85,4 +87,25 @@ func mustCheck(t *testing.T, cs []checks.Check, id string) checks.Check {
 	}
 	t.Fatalf("no check %s", id)
 	return checks.Check{}
+}
+
+// negativeControl starts a negative-control feature of an area: a test that
+// injects a fault and expects a check to fail, naming what leaked.
+func negativeControl(area checks.Area, fault string) *features.FeatureBuilder {
+	return features.New("negative control: "+fault).
+		WithLabel(labelArea, string(area)).
+		WithLabel(labelType, typeNegativeControl)
+}
+
+// failsUnderFault runs check id against env with a fault injected and
+// requires it to FAIL because of a leak, not because a positive control
+// broke (which would prove nothing about the check). It returns the result
+// for the assertions that name the leak.
+func failsUnderFault(ctx context.Context, t *testing.T, cs []checks.Check, id string, env *checks.Env) reports.CheckResult {
+	t.Helper()
+	res := checks.Execute(ctx, mustCheck(t, cs, id), env)
+	t.Logf("%s under the injected fault: %s: %.600s", res.ID, res.Verdict, res.Reason)
+	require.Equal(t, reports.Fail, res.Verdict, res.Reason)
+	assert.NotContains(t, res.Reason, "positive control failed")
+	return res
 }

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
@@ -74,9 +73,7 @@ func installMetadataDecoy(t *testing.T) {
 // deny, no internet egress) stays blocked and the control still reaches the
 // decoy.
 func negativeMetadataExceptRemoved() types.Feature {
-	return features.New("negative control: tenant b's internet egress loses its metadata except").
-		WithLabel(labelArea, string(checks.Metadata)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Metadata, "tenant b's internet egress loses its metadata except").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			if metaLive.Decoy == nil {
 				// Only on clusters bulkhead did not create: there is nothing
@@ -91,9 +88,7 @@ func negativeMetadataExceptRemoved() types.Feature {
 			env := negativeEnv()
 			all := metadata.Checks()
 
-			reach := checks.Execute(ctx, mustCheck(t, all, metadata.IDEndpoints), env)
-			t.Logf("%s under the injected fault: %s: %s", reach.ID, reach.Verdict, reach.Reason)
-			require.Equal(t, reports.Fail, reach.Verdict, reach.Reason)
+			reach := failsUnderFault(ctx, t, all, metadata.IDEndpoints, env)
 			assert.Contains(t, reach.Reason, nsB+"/probe-0 -> 169.254.169.254:80 tcp-connect: reachable (want blocked)")
 			assert.Contains(t, reach.Reason, " -> http://169.254.169.254/latest/meta-data/ http GET: answered HTTP 200 (want blocked)")
 			assert.NotContains(t, reach.Reason, "positive control failed", "the control still reaches the decoy")
@@ -113,9 +108,7 @@ func negativeMetadataExceptRemoved() types.Feature {
 				}
 			}
 
-			creds := checks.Execute(ctx, mustCheck(t, all, metadata.IDCredentials), env)
-			t.Logf("%s under the injected fault: %s: %s", creds.ID, creds.Verdict, creds.Reason)
-			require.Equal(t, reports.Fail, creds.Verdict, creds.Reason)
+			creds := failsUnderFault(ctx, t, all, metadata.IDCredentials, env)
 			assert.Contains(t, creds.Reason, nsB+"/probe-0 -> http://169.254.169.254/latest/meta-data/iam/security-credentials/ http GET: credentials sha256:")
 			assert.NotContains(t, creds.Reason, nsA+"/")
 			for _, o := range creds.Observations {

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
@@ -31,9 +30,7 @@ func TestNetwork(t *testing.T) {
 // unprotected namespace and reaches it: the ingress and egress checks must
 // fail and name b's pods.
 func negativeOneTenantOpen() types.Feature {
-	return features.New("negative control: tenant b allows all traffic").
-		WithLabel(labelArea, string(checks.Network)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Network, "tenant b allows all traffic").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			openTenants(ctx, t, fixtures.TenantB)
 			return ctx
@@ -43,14 +40,12 @@ func negativeOneTenantOpen() types.Feature {
 			nsB, nsC := namespaceOf(t, fixtures.TenantB), namespaceOf(t, fixtures.TenantControl)
 			all := network.Checks()
 
-			ingress := checks.Execute(ctx, mustCheck(t, all, network.IDTenantIngress), env)
-			require.Equal(t, reports.Fail, ingress.Verdict, ingress.Reason)
+			ingress := failsUnderFault(ctx, t, all, network.IDTenantIngress, env)
 			assert.Contains(t, ingress.Reason, nsC+"/probe-", "names the source in the control namespace")
 			assert.Contains(t, ingress.Reason, "-> "+nsB+"/probe-", "names tenant b's pod as the leaking target")
 			assert.NotContains(t, ingress.Reason, "positive control failed")
 
-			egress := checks.Execute(ctx, mustCheck(t, all, network.IDTenantEgress), env)
-			require.Equal(t, reports.Fail, egress.Verdict, egress.Reason)
+			egress := failsUnderFault(ctx, t, all, network.IDTenantEgress, env)
 			assert.Contains(t, egress.Reason, nsB+"/probe-")
 			assert.Contains(t, egress.Reason, "-> "+nsC+"/probe-")
 
@@ -64,9 +59,7 @@ func negativeOneTenantOpen() types.Feature {
 // flows and the cross-tenant check must fail naming a<->b pairs in both
 // directions.
 func negativeBothTenantsOpen() types.Feature {
-	return features.New("negative control: tenants a and b allow all traffic").
-		WithLabel(labelArea, string(checks.Network)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Network, "tenants a and b allow all traffic").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			openTenants(ctx, t, fixtures.TenantA, fixtures.TenantB)
 			return ctx
@@ -74,8 +67,7 @@ func negativeBothTenantsOpen() types.Feature {
 		Assess("the cross-tenant check fails naming the leaking pairs", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			env := negativeEnv()
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			cross := checks.Execute(ctx, mustCheck(t, network.Checks(), network.IDCrossTenant), env)
-			require.Equal(t, reports.Fail, cross.Verdict, cross.Reason)
+			cross := failsUnderFault(ctx, t, network.Checks(), network.IDCrossTenant, env)
 			assert.Contains(t, cross.Reason, nsA+"/probe-0 -> "+nsB+"/probe-")
 			leaks := 0
 			for _, o := range cross.Observations {

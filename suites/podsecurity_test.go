@@ -14,7 +14,6 @@ import (
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
@@ -33,19 +32,14 @@ func TestPodSecurity(t *testing.T) {
 // "privileged" (as the administrator): PSA-001 must fail, naming tenant b's
 // variants as admitted, while tenant a's stay rejected.
 func negativePSAPrivileged() types.Feature {
-	return features.New("negative control: tenant b's namespace enforces Pod Security privileged").
-		WithLabel(labelArea, string(checks.PodSecurity)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.PodSecurity, "tenant b's namespace enforces Pod Security privileged").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			relabelEnforce(ctx, t, namespaceOf(t, fixtures.TenantB), "privileged")
 			return ctx
 		}).
 		Assess("PSA-001 fails naming tenant b's admitted variants", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := checks.Execute(ctx, mustCheck(t, podsecurity.Checks(), podsecurity.IDPodAdmission), negativeEnv())
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
-			t.Logf("%s under the injected fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			assert.NotContains(t, res.Reason, "positive control failed", "compliant pods are still admitted")
+			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDPodAdmission, negativeEnv())
 			assert.Contains(t, res.Reason, nsB+"/"+podsecurity.PodName(podsecurity.Variants[0].Name)+" dry-run create pod")
 			assert.Contains(t, res.Reason, "admitted (want rejected by PodSecurity")
 			assert.NotContains(t, res.Reason, nsA+"/", "tenant a still enforces restricted")
@@ -74,9 +68,7 @@ func negativePSAPrivileged() types.Feature {
 // externalIPs policy: EXP-002 must fail with every externalIPs attempt
 // admitted.
 func negativeExternalIPsUnbound() types.Feature {
-	return features.New("negative control: the externalIPs policy binding is removed").
-		WithLabel(labelArea, string(checks.PodSecurity)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.PodSecurity, "the externalIPs policy binding is removed").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "bulkhead-nc-external-ips"},
 				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}, ExternalIPs: []string{podsecurity.ExternalIP}}}
@@ -84,10 +76,7 @@ func negativeExternalIPsUnbound() types.Feature {
 			return ctx
 		}).
 		Assess("EXP-002 fails naming the admitted externalIPs Services", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res := checks.Execute(ctx, mustCheck(t, podsecurity.Checks(), podsecurity.IDExternalIPs), negativeEnv())
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
-			t.Logf("%s under the injected fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			assert.NotContains(t, res.Reason, "positive control failed")
+			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDExternalIPs, negativeEnv())
 			assert.Contains(t, res.Reason, "externalIPs "+podsecurity.ExternalIP+"): admitted")
 			requireAllTestsAdmitted(t, res)
 			return ctx
@@ -97,9 +86,7 @@ func negativeExternalIPsUnbound() types.Feature {
 // negativeExternalNameUnbound removes the binding of the reference
 // tenants' ExternalName policy: EXP-003 must fail.
 func negativeExternalNameUnbound() types.Feature {
-	return features.New("negative control: the cross-tenant ExternalName policy binding is removed").
-		WithLabel(labelArea, string(checks.PodSecurity)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.PodSecurity, "the cross-tenant ExternalName policy binding is removed").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			alias := "probe-0." + namespaceOf(t, fixtures.TenantB) + ".svc." + podsecurity.ClusterDomain
 			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "bulkhead-nc-alias"},
@@ -108,10 +95,7 @@ func negativeExternalNameUnbound() types.Feature {
 			return ctx
 		}).
 		Assess("EXP-003 fails naming the admitted aliases", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res := checks.Execute(ctx, mustCheck(t, podsecurity.Checks(), podsecurity.IDExternalName), negativeEnv())
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
-			t.Logf("%s under the injected fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			assert.NotContains(t, res.Reason, "positive control failed")
+			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDExternalName, negativeEnv())
 			assert.Contains(t, res.Reason, "svc."+podsecurity.ClusterDomain+", tenant b): admitted")
 			requireAllTestsAdmitted(t, res)
 			return ctx
@@ -122,19 +106,14 @@ func negativeExternalNameUnbound() types.Feature {
 // its default deny): EXP-004 must fail naming tenant b's pods reaching the
 // nodes, while tenant a's stay blocked.
 func negativeNodesOpen() types.Feature {
-	return features.New("negative control: tenant b allows all egress, nodes included").
-		WithLabel(labelArea, string(checks.PodSecurity)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.PodSecurity, "tenant b allows all egress, nodes included").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			openTenants(ctx, t, fixtures.TenantB)
 			return ctx
 		}).
 		Assess("EXP-004 fails naming tenant b's pods", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := checks.Execute(ctx, mustCheck(t, podsecurity.Checks(), podsecurity.IDNodeAccess), negativeEnv())
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
-			t.Logf("%s under the injected fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			assert.NotContains(t, res.Reason, "positive control failed")
+			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDNodeAccess, negativeEnv())
 			assert.Contains(t, res.Reason, nsB+"/probe-")
 			assert.Contains(t, res.Reason, "tcp/kubelet (node ")
 			assert.Contains(t, res.Reason, "reachable (want blocked)")

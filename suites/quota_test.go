@@ -18,7 +18,6 @@ import (
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
@@ -45,18 +44,14 @@ const (
 // tenant b (the pod past the expected bound is admitted) and still pass on
 // tenant a.
 func negativeRaisedPodQuota() types.Feature {
-	return features.New("negative control: tenant b's pod quota is raised").
-		WithLabel(labelArea, string(checks.Quota)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Quota, "tenant b's pod quota is raised").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			setQuotaHard(ctx, t, fixtures.TenantB, corev1.ResourcePods, "12")
 			return ctx
 		}).
 		Assess("the pod quota check fails naming tenant b's over-quota pod", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := checks.Execute(ctx, mustCheck(t, quota.Checks(), quota.IDPods), negativeEnv())
-			t.Logf("%s with the fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
+			res := failsUnderFault(ctx, t, quota.Checks(), quota.IDPods, negativeEnv())
 			assert.Contains(t, res.Reason, "-> "+nsB+"/")
 			assert.Contains(t, res.Reason, "[pods over quota]: accepted (want rejected: exceeded quota)")
 			assert.NotContains(t, res.Reason, "positive control failed")
@@ -73,9 +68,7 @@ func negativeRaisedPodQuota() types.Feature {
 // negativeRemovedQuota deletes tenant b's ResourceQuota: nothing bounds its
 // compute or stops NodePort Services, so those checks must fail on b.
 func negativeRemovedQuota() types.Feature {
-	return features.New("negative control: tenant b's ResourceQuota is removed").
-		WithLabel(labelArea, string(checks.Quota)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Quota, "tenant b's ResourceQuota is removed").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			removeTenantObject(ctx, t, fixtures.TenantB, "ResourceQuota", referenceQuota)
 			return ctx
@@ -83,17 +76,13 @@ func negativeRemovedQuota() types.Feature {
 		Assess("the compute and exposure checks fail naming tenant b", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
 			env := negativeEnv()
-			compute := checks.Execute(ctx, mustCheck(t, quota.Checks(), quota.IDCompute), env)
-			t.Logf("%s with the fault: %s: %s", compute.ID, compute.Verdict, compute.Reason)
-			require.Equal(t, reports.Fail, compute.Verdict, compute.Reason)
+			compute := failsUnderFault(ctx, t, quota.Checks(), quota.IDCompute, env)
 			assertOnlyLeaks(t, compute, nsB, nsA)
 			for _, dim := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
 				assert.True(t, leaked(compute, nsB, "["+dim+"="), "compute check names %s on tenant b: %s", dim, compute.Reason)
 			}
 
-			exposure := checks.Execute(ctx, mustCheck(t, quota.Checks(), quota.IDExposure), env)
-			t.Logf("%s with the fault: %s: %s", exposure.ID, exposure.Verdict, exposure.Reason)
-			require.Equal(t, reports.Fail, exposure.Verdict, exposure.Reason)
+			exposure := failsUnderFault(ctx, t, quota.Checks(), quota.IDExposure, env)
 			assertOnlyLeaks(t, exposure, nsB, nsA)
 			assert.True(t, leaked(exposure, nsB, "[services.nodeports over quota]"), exposure.Reason)
 			assert.True(t, leaked(exposure, nsB, "[services.loadbalancers over quota]"), exposure.Reason)
@@ -104,18 +93,14 @@ func negativeRemovedQuota() types.Feature {
 // negativeRaisedContainerMax lets tenant b's containers ask for a whole
 // CPU: the LimitRange check must fail on b's over-max cpu container.
 func negativeRaisedContainerMax() types.Feature {
-	return features.New("negative control: tenant b's per-container cpu maximum is raised").
-		WithLabel(labelArea, string(checks.Quota)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Quota, "tenant b's per-container cpu maximum is raised").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			raiseContainerMax(ctx, t, fixtures.TenantB, "1")
 			return ctx
 		}).
 		Assess("the LimitRange check fails naming tenant b's cpu over max", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := checks.Execute(ctx, mustCheck(t, quota.Checks(), quota.IDLimitRange), negativeEnv())
-			t.Logf("%s with the fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
+			res := failsUnderFault(ctx, t, quota.Checks(), quota.IDLimitRange, negativeEnv())
 			assertOnlyLeaks(t, res, nsB, nsA)
 			assert.True(t, leaked(res, nsB, "[container cpu limit over max]"), res.Reason)
 			assert.False(t, leaked(res, nsB, "[container memory limit over max]"), "memory max still holds: %s", res.Reason)
@@ -127,18 +112,14 @@ func negativeRaisedContainerMax() types.Feature {
 // access to resourcequotas: the protection check must fail on b's quota
 // writes while its LimitRange stays protected.
 func negativeTenantEditsQuota() types.Feature {
-	return features.New("negative control: tenant b may edit its ResourceQuota").
-		WithLabel(labelArea, string(checks.Quota)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Quota, "tenant b may edit its ResourceQuota").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			grantQuotaWrites(ctx, t, fixtures.TenantB)
 			return ctx
 		}).
 		Assess("the protection check fails naming tenant b's quota writes", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := checks.Execute(ctx, mustCheck(t, quota.Checks(), quota.IDProtected), negativeEnv())
-			t.Logf("%s with the fault: %s: %s", res.ID, res.Verdict, res.Reason)
-			require.Equal(t, reports.Fail, res.Verdict, res.Reason)
+			res := failsUnderFault(ctx, t, quota.Checks(), quota.IDProtected, negativeEnv())
 			assertOnlyLeaks(t, res, nsB, nsA)
 			for _, verb := range []string{"dry-run update resourcequota", "dry-run delete resourcequota", "dry-run create resourcequota"} {
 				assert.True(t, leaked(res, nsB, verb), "%s leaks on tenant b: %s", verb, res.Reason)

@@ -43,9 +43,7 @@ func TestSecrets(t *testing.T) {
 // b's canary value returned, and nothing else; the cross-namespace check
 // must fail naming list secrets too.
 func negativeClusterWideListSecrets() types.Feature {
-	return features.New("negative control: tenant a may list Secrets cluster-wide").
-		WithLabel(labelArea, string(checks.Secrets)).
-		WithLabel(labelType, typeNegativeControl).
+	return negativeControl(checks.Secrets, "tenant a may list Secrets cluster-wide").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA := namespaceOf(t, fixtures.TenantA)
 			objs, err := fixtures.RenderRBACLeakCluster(leakSpec(nsA, "", "bulkhead-"+h.session.RunID()+"-negative-list-secrets"))
@@ -57,10 +55,7 @@ func negativeClusterWideListSecrets() types.Feature {
 			nsB := namespaceOf(t, fixtures.TenantB)
 			env := negativeEnv()
 
-			read := checks.Execute(ctx, mustCheck(t, secrets.Checks(), secrets.IDRead), env)
-			t.Logf("%s with the fault: %s: %.600s", read.ID, read.Verdict, read.Reason)
-			require.Equal(t, reports.Fail, read.Verdict, read.Reason)
-			assert.NotContains(t, read.Reason, "positive control failed")
+			read := failsUnderFault(ctx, t, secrets.Checks(), secrets.IDRead, env)
 			assert.Contains(t, read.Reason, "list secrets")
 			leaks := leakedMethods(read)
 			assert.Equal(t, []string{"list secrets"}, methodNames(leaks), "only list leaks: get and watch stay denied")
@@ -73,9 +68,7 @@ func negativeClusterWideListSecrets() types.Feature {
 			assert.True(t, clusterWide, "listing across all namespaces leaks")
 			assert.True(t, returned, "b's canary came back to a")
 
-			cross := checks.Execute(ctx, mustCheck(t, rbac.Checks(), rbac.IDCrossNamespace), env)
-			t.Logf("%s with the fault: %s: %.600s", cross.ID, cross.Verdict, cross.Reason)
-			require.Equal(t, reports.Fail, cross.Verdict, cross.Reason)
+			cross := failsUnderFault(ctx, t, rbac.Checks(), rbac.IDCrossNamespace, env)
 			assert.Equal(t, []string{"list secrets"}, methodNames(leakedMethods(cross)))
 			namespaces := map[string]bool{}
 			for _, o := range leakedMethods(cross)["list secrets"] {
