@@ -6,6 +6,8 @@ GO        ?= go
 E2E_TIMEOUT ?= 75m
 # Extra flags for the e2e suites, e.g. E2E_ARGS="--keep-cluster".
 E2E_ARGS  ?=
+# Extra flags for `make conformance` (bulkhead run), e.g. RUN_ARGS="--profile quick".
+RUN_ARGS  ?=
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /suites)
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    = -X github.com/bulkhead-k8s/bulkhead.version=$(VERSION)
@@ -26,24 +28,25 @@ e2e:
 	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./suites/ -args $(E2E_ARGS)
 
 ## conformance: kind + Cilium + reference tenants + every check + reports in _reports/<run-id>/, then delete the cluster
-conformance:
-	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./suites/ -args --skip-labels=type=negative-control $(E2E_ARGS)
+conformance: build
+	bin/bulkhead run --kind --report-dir _reports $(RUN_ARGS)
 
 ## bench-network: how long the network matrix takes and how many exec round trips it uses, for 2 and 6 tenants
 bench-network:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkNetworkMatrix -benchtime 1x -timeout $(E2E_TIMEOUT) ./suites/ -args $(E2E_ARGS)
 
-## build: the bulkhead CLI in bin/
+## build: the bulkhead CLI in bin/, carrying the probe binary (so `run --kind` needs no Go toolchain)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/bulkhead ./cmd/bulkhead
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o internal/probebin/probe ./probes
+	CGO_ENABLED=0 $(GO) build -trimpath -tags probebin -ldflags "$(LDFLAGS)" -o bin/bulkhead ./cmd/bulkhead
 
 ## probe-image: the probe image as a docker-compatible tarball in _output/probe/ (docker load / crane push it)
-probe-image:
-	$(GO) run ./probes/image/cmd -out _output/probe -version $(VERSION)
+probe-image: build
+	bin/bulkhead probe-image --out _output/probe
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin _output
+	rm -rf bin _output internal/probebin/probe

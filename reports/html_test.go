@@ -1,21 +1,20 @@
 package reports
 
 import (
-	"bytes"
 	"context"
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bulkhead-k8s/bulkhead/reports/verify"
 )
 
 // previewRun shows every verdict: NET-001 waived, NET-002 failed (the
@@ -95,35 +94,23 @@ func TestHTMLListsCatalogueChecksThatDidNotRun(t *testing.T) {
 // saved next to the report for people to look at:
 // _output/report-preview/report.png (BULKHEAD_REPORT_PREVIEW overrides).
 func TestHTMLInHeadlessChromium(t *testing.T) {
-	chromium := ensureChromium(t)
+	ctx := context.Background()
+	chromium, err := verify.Chromium(ctx)
+	require.NoError(t, err)
 	dir := os.Getenv("BULKHEAD_REPORT_PREVIEW")
 	if dir == "" {
 		dir = filepath.Join("..", "_output", "report-preview")
 	}
-	dir, err := filepath.Abs(dir)
+	dir, err = filepath.Abs(dir)
 	require.NoError(t, err)
 	_, err = Render(previewRun(t), dir, RenderOptions{})
 	require.NoError(t, err)
 	report := filepath.Join(dir, HTMLFile)
 	shot := filepath.Join(dir, "report.png")
+	browser := verify.Browser{Path: chromium}
 
-	run := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		profile := t.TempDir()
-		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=" + profile, "--window-size=1280,1600"}
-		cmd := exec.CommandContext(ctx, chromium, append(base, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+profile)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		require.NoError(t, cmd.Run(), "chromium %v (waited up to 2m):\n%s", args, stderr.String())
-		return stdout.String()
-	}
-
-	dom := run("--dump-dom", "file://"+report)
+	dom, err := browser.DOM(ctx, report)
+	require.NoError(t, err)
 	for _, want := range []string{
 		`id="verdict">FAIL<`, `id="count-pass">1<`, `id="count-fail">1<`, `id="count-waived">1<`,
 		`id="count-error">1<`, `id="count-skipped">1<`, `href="#check-NET-002"`, "Summary by framework",
@@ -131,12 +118,9 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 		assert.Contains(t, dom, want, "rendered DOM")
 	}
 
-	if err := os.Remove(shot); err != nil && !os.IsNotExist(err) {
-		t.Fatalf("remove the previous screenshot: %v", err)
-	}
-	run("--screenshot="+shot, "file://"+report)
+	require.NoError(t, browser.Screenshot(ctx, report, shot))
 	f, err := os.Open(shot)
-	require.NoError(t, err, "chromium wrote no screenshot")
+	require.NoError(t, err)
 	defer f.Close()
 	img, err := png.Decode(f)
 	require.NoError(t, err)
@@ -153,21 +137,4 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 	}
 	assert.Greater(t, red, 500, "the FAIL banner (#cf222e) is in the screenshot")
 	t.Logf("report and screenshot: %s, %s", report, shot)
-}
-
-// ensureChromium returns Debian's chromium, installing it with
-// testdata/ensure-chromium.sh (apt-get) when it is missing.
-func ensureChromium(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", "testdata/ensure-chromium.sh")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "install chromium (waited up to 8m):\n%s", stderr.String())
-	return strings.TrimSpace(string(out))
 }

@@ -41,6 +41,9 @@ type harness struct {
 
 	finishOnce sync.Once
 	finished   chan struct{}
+	// finishErr is what Finish could not do (reports, clean-up); it fails
+	// the run even when every test passed.
+	finishErr error
 }
 
 func newHarness() *harness {
@@ -181,6 +184,7 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 	err := errors.Join(errs...)
 	if err != nil {
 		h.log.Error("finish", "error", err)
+		h.finishErr = err
 	}
 	return ctx, err
 }
@@ -204,6 +208,12 @@ func (h *harness) writeReports(res *reports.Results) error {
 	}
 	sum := res.Summarize()
 	h.log.Info("reports written", "dir", dir, "files", written, "pass", sum.Pass, "fail", sum.Fail, "error", sum.Error, "skipped", sum.Skipped)
+	// The run's own reports must be valid for their consumers; a broken
+	// report fails the run like a failed check.
+	if err := verifyReportDir(context.Background(), dir); err != nil {
+		return fmt.Errorf("the reports of run %s are not valid: %w", res.Run.ID, err)
+	}
+	h.log.Info("reports verified: digests, JUnit, OSCAL schema, HTML in headless chromium", "screenshot", filepath.Join(dir, "report.png"))
 	return nil
 }
 

@@ -60,5 +60,10 @@ func TestMain(m *testing.M) {
 	testenv.Setup(h.startSession)
 	testenv.Finish(h.finish)
 	h.cleanupOnSignal(cancel)
-	os.Exit(testenv.Run(m))
+	code := testenv.Run(m)
+	if code == 0 && h.finishErr != nil {
+		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", h.finishErr)
+		code = 1
+	}
+	os.Exit(code)
 }

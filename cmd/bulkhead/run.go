@@ -68,6 +68,30 @@ Tenants:
                                for them, the flows expected between them; bulkhead adds
                                only labelled probe pods to their namespaces
 
+Tenant config (--config):
+  apiVersion: bulkhead.dev/v1alpha1
+  kind: TenantConfig
+  tenants:
+  - name: team-a                               # lowercase DNS label
+    namespaces: [team-a-web, team-a-api]       # a list of namespaces ...
+    identities:                                # who acts for the tenant in API checks
+      users: [{name: alice, groups: [team-a]}] # impersonated
+      serviceAccounts: [team-a-web/deployer]   # namespace/name
+    allowedTo: [shared]                        # flows expected to work (default: none)
+  - name: team-b
+    namespaceSelector:                         # ... or a label selector
+      matchLabels: {tenant: team-b}
+  - name: shared
+    namespaces: [shared-services]
+  probes:                                      # all optional
+    perNamespace: 1                            # probe pods per namespace (1-4)
+    nodeSelector: {kubernetes.io/os: linux}
+    tolerations: []
+    services: false                            # also create a Service per probe pod
+    imagePullSecret: ""                        # a pull secret present in every tenant namespace
+  Traffic within a tenant (across its namespaces) is expected to work, between tenants
+  to be blocked, unless allowedTo says otherwise. Unknown fields are errors.
+
 Everything bulkhead creates carries the labels app.kubernetes.io/managed-by=bulkhead
 and bulkhead.dev/run=<run-id> and is removed at the end, on failure and on Ctrl-C.
 
@@ -93,7 +117,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bulkhead could not run.`,
 	f.StringSliceVar(&t.CiliumValues, "cilium-values", t.CiliumValues, "extra Cilium values files (env BULKHEAD_CILIUM_VALUES, space-separated)")
 	f.StringSliceVar(&t.PreloadImages, "preload-images", t.PreloadImages, "images to side-load from the local Docker engine into kind (env "+kindcluster.EnvPreloadImages+")")
 	f.StringVar(&t.ProbeImage, "probe-image", t.ProbeImage, "probe image the cluster can pull (env "+target.EnvProbeImage+"); built and side-loaded on kind clusters bulkhead made")
-	f.StringVar(&o.configFile, "config", "", "tenant config file (bring your own tenants); see `bulkhead run --help`")
+	f.StringVar(&o.configFile, "config", "", "tenant config file (bring your own tenants); schema above")
 	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity)")
 	f.StringVar(&o.profile, "profile", checks.ProfileFull, "quick (leave out slow checks) or full")
 	f.StringVar(&o.labels, "labels", "", "only checks with these labels, e.g. area=network,mtb=MTB-PL1-BC-NI-1")

@@ -182,6 +182,8 @@ func TestStatusCurrentAndUsageChanges(t *testing.T) {
 	more := rq("q", list("pods", "6"), list("pods", "3"))
 	assert.Equal(t, []string{"q pods 3 (was 2)"}, usageChanges(before, []corev1.ResourceQuota{more}))
 	assert.Equal(t, []string{"q is gone"}, usageChanges(before, nil))
+	less := rq("q", list("pods", "6"), list("pods", "1"))
+	assert.Empty(t, usageChanges(before, []corev1.ResourceQuota{less}), "a baseline that still counted an earlier check's pods is met from below")
 }
 
 func TestSplitAndComputeContainers(t *testing.T) {
