@@ -47,7 +47,7 @@ func BenchmarkNetworkMatrix(b *testing.B) {
 			b.ReportMetric(float64(len(m.Results)), "paths/op")
 			b.ReportMetric(float64(m.Rounds), "rounds/op")
 			b.ReportMetric(float64(len(env.Topology.Probes)), "pods")
-			b.Logf("tenants=%d (+control): %d pods, %d paths, %d exec round trips, %d round(s), %s",
+			b.Logf("tenants=%d (+control and sentinel): %d pods, %d paths, %d exec round trips, %d round(s), %s",
 				tenants, len(env.Topology.Probes), len(m.Results), m.Execs, m.Rounds, m.Elapsed)
 		})
 	}
