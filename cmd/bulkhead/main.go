@@ -40,7 +40,12 @@ func cannot(err error) error { return &exitError{code: exitCannot, err: err} }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	go func() {
+		// The first Ctrl-C cancels the run, which then cleans up; a second
+		// one gets Go's default behaviour and ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	os.Exit(execute(ctx, os.Args[1:]))
 }
 
@@ -51,6 +56,13 @@ func execute(ctx context.Context, args []string) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitPass
+	}
+	if ctx.Err() != nil {
+		// Whatever failed, it failed because the user interrupted the run;
+		// the deferred clean-up has run by now and reported any leftovers.
+		fmt.Fprintln(os.Stderr, "bulkhead: interrupted; the run's namespaces and objects were removed (see above for anything left)")
+		fmt.Fprintln(os.Stderr, "bulkhead:", err)
+		return exitCannot
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
