@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
 	"github.com/bulkhead-k8s/bulkhead/probes/image"
 )
 
@@ -49,7 +51,7 @@ func TestCLI(t *testing.T) {
 		}).
 		Assess("isolated tenants pass (exit 0), as an identity holding only the runner ClusterRole", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
-			code, out, run := byo.runWith(t, byo.runnerKubeconfig(ctx, t), false)
+			code, out, run := byo.runWith(t, byo.runnerKubeconfig(ctx, t), false, "--areas", allAreas())
 			require.Equal(t, 0, code, out)
 			assert.Contains(t, out, "NET-001")
 			assert.NotContains(t, out, "FAIL")
@@ -60,7 +62,9 @@ func TestCLI(t *testing.T) {
 		Assess("an injected leak fails the run (exit 1) and is named", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
 			byo.apply(ctx, t, "leak.yaml")
-			code, out, run := byo.run(t, false)
+			// The leak is in effect before the run starts: no need to wait
+			// the default minute for policy enforcement on failing paths.
+			code, out, run := byo.run(t, false, "--areas", "network", "--enforcement-timeout", "10s")
 			require.Equal(t, 1, code, out)
 			assert.Contains(t, out, "FAIL")
 			assert.Contains(t, out, "NET-001")
@@ -73,7 +77,7 @@ func TestCLI(t *testing.T) {
 		Assess("missing permissions: exit 2 naming them, nothing created", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
 			limited := byo.impersonatingKubeconfig(t, cfg, "byo-"+byo.id+"-auditor-without-rights")
-			code, out, run := byo.runWith(t, limited, false)
+			code, out, run := byo.runWith(t, limited, false, "--areas", "network")
 			require.Equal(t, 2, code, out)
 			assert.Contains(t, out, "lacks permissions")
 			assert.Contains(t, out, "create namespaces")
@@ -83,7 +87,7 @@ func TestCLI(t *testing.T) {
 		}).
 		Assess("probe pods that cannot be scheduled: exit 2, nothing left", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
-			code, out, run := byo.run(t, true)
+			code, out, run := byo.run(t, true, "--areas", "network")
 			require.Equal(t, 2, code, out)
 			assert.Contains(t, out, "cannot be scheduled")
 			byo.assertNothingLeft(ctx, t, run)
@@ -151,17 +155,18 @@ func (b *byoTenants) remove(ctx context.Context, t *testing.T, name string) {
 }
 
 // run runs `bulkhead run` on the tenants with the suite's kubeconfig.
-func (b *byoTenants) run(t *testing.T, unschedulable bool) (int, string, string) {
-	return b.runWith(t, b.kubeconfig, unschedulable)
+func (b *byoTenants) run(t *testing.T, unschedulable bool, extra ...string) (int, string, string) {
+	return b.runWith(t, b.kubeconfig, unschedulable, extra...)
 }
 
-func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool) (int, string, string) {
+func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool, extra ...string) (int, string, string) {
 	t.Helper()
 	config := filepath.Join(b.dir, fmt.Sprintf("config-%d.yaml", time.Now().UnixNano()))
 	require.NoError(t, os.WriteFile(config, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), 0o644))
 	run := fixtures.NewRunID()
 	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
-		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports"), "--areas", "network"}
+		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports")}
+	args = append(args, extra...)
 	if c := h.target.Context; c != "" && kubeconfig == b.kubeconfig {
 		args = append(args, "--context", c)
 	}
@@ -214,6 +219,17 @@ func (b *byoTenants) runnerKubeconfig(ctx context.Context, t *testing.T) string 
 	path := filepath.Join(b.dir, "runner.kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(*kc, path))
 	return path
+}
+
+// allAreas names every area, comma-separated.
+func allAreas() string {
+	var areas []string
+	for _, c := range all.Registry().All() {
+		if !slices.Contains(areas, string(c.Area)) {
+			areas = append(areas, string(c.Area))
+		}
+	}
+	return strings.Join(areas, ",")
 }
 
 // assertNothingLeft checks that run left no namespace and no pod behind.

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
@@ -184,23 +185,41 @@ func createWorkload(ctx context.Context, env *checks.Env, w workload) (bool, ans
 	return ans.Admitted(), ans
 }
 
+// podsGoneWait bounds the wait for a deleted workload's pods to be gone.
+const podsGoneWait = time.Minute
+
 // deleteWorkload removes the workload and, through garbage collection, its
-// ReplicaSet and pods. It runs as the test process: clean-up must not
-// depend on the tenant's rights.
+// ReplicaSet and pods, and waits until its pods are gone: until then they
+// count against the tenant's quota (and the next check's room). It runs as
+// the test process: clean-up must not depend on the tenant's rights.
 func deleteWorkload(ctx context.Context, env *checks.Env, w workload) {
-	ctx, cancel := withTimeout(ctx)
+	dctx, cancel := withTimeout(ctx)
 	defer cancel()
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
 	var err error
 	switch w.Kind {
 	case "Deployment":
-		err = env.Kube.Core.AppsV1().Deployments(w.Actor.Namespace).Delete(ctx, w.Name, opts)
+		err = env.Kube.Core.AppsV1().Deployments(w.Actor.Namespace).Delete(dctx, w.Name, opts)
 	case "Job":
-		err = env.Kube.Core.BatchV1().Jobs(w.Actor.Namespace).Delete(ctx, w.Name, opts)
+		err = env.Kube.Core.BatchV1().Jobs(w.Actor.Namespace).Delete(dctx, w.Name, opts)
 	}
 	if err != nil {
 		env.Logger().Warn("delete workload of a Pod Security check", "kind", w.Kind, "namespace", w.Actor.Namespace, "name", w.Name, "error", err)
+		return
+	}
+	sel := metav1.ListOptions{LabelSelector: "bulkhead.dev/workload=" + w.Name}
+	var left int
+	werr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, podsGoneWait, true, func(ctx context.Context) (bool, error) {
+		pods, err := env.Kube.Core.CoreV1().Pods(w.Actor.Namespace).List(ctx, sel)
+		if err != nil {
+			return false, nil
+		}
+		left = len(pods.Items)
+		return left == 0, nil
+	})
+	if werr != nil {
+		env.Logger().Warn("pods of a Pod Security check's workload still there (the run's clean-up removes them)", "kind", w.Kind, "namespace", w.Actor.Namespace, "name", w.Name, "pods", left, "waited", podsGoneWait)
 	}
 }
 

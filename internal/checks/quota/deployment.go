@@ -87,6 +87,12 @@ func deploymentAs(ctx context.Context, r *nsRun, a actor, i int) error {
 		return event != nil && int64(pods) >= room, nil
 	})
 	after, _, _ := r.limit(ctx, corev1.ResourcePods)
+	// What the namespace holds that the pod quota charges, counted from
+	// the pods themselves: status.used may still count pods that were on
+	// their way out when the check read it (another check's, or the
+	// tenant's own in a namespace bulkhead did not create), which makes the
+	// room look smaller than it was.
+	charged, chargedErr := r.chargedPods(ctx)
 
 	ctlDetail := fmt.Sprintf("deployment %s asked for %d replicas with room for %d; the ReplicaSet created %d pods; now %s", name, replicas, room, pods, after)
 	r.observe(a, reports.RoleControl, "create deployment; replicaset creates pods [pods within quota]", gvrDeployments, name,
@@ -107,12 +113,21 @@ func deploymentAs(ctx context.Context, r *nsRun, a actor, i int) error {
 			observed = "FailedCreate: not a pods quota refusal"
 		case !contains(quotas, e.Quota):
 			observed = "FailedCreate: exceeded unknown quota"
-		case int64(pods) > room:
+		case chargedErr == nil && l.Limited && int64(charged) > l.Bound.Value():
+			observed = fmt.Sprintf("%d pods charged to the quota, more than its bound %s", charged, l.Bound.String())
+			detail += fmt.Sprintf("; the ReplicaSet created %d pods where %d seemed to fit; the quota admitted more pods than it allows (if its status.used undercounted, the quota controller recounted from a stale cache while the ReplicaSet created pods: kubernetes/kubernetes#123434)", pods, room)
+		case chargedErr != nil && int64(pods) > room:
 			observed = fmt.Sprintf("%d pods created, more than the %d that fit", pods, room)
-			detail += "; the quota admitted more pods than it allows (if its status.used undercounted, the quota controller recounted from a stale cache while the ReplicaSet created pods: kubernetes/kubernetes#123434)"
+			detail += "; the quota admitted more pods than it allows (if its status.used undercounted, the quota controller recounted from a stale cache while the ReplicaSet created pods: kubernetes/kubernetes#123434); counting the namespace's pods failed: " + chargedErr.Error()
 		default:
 			ok = true
 			detail = e.Summary() + "; " + detail
+			if chargedErr == nil {
+				detail += fmt.Sprintf("; the namespace holds %d pods the quota charges, within its bound %s", charged, l.Bound.String())
+				if int64(pods) > room {
+					detail += fmt.Sprintf(" (the ReplicaSet created %d where %d seemed to fit: when the check began, status.used still counted pods on their way out)", pods, room)
+				}
+			}
 		}
 	}
 	r.observe(a, reports.RoleTest, "replicaset creates pods [pods over quota]", gvrDeployments, name, "FailedCreate: exceeded quota", observed, ok, join(detail, "before: "+l.String()))
@@ -132,6 +147,38 @@ func (r *nsRun) countPods(ctx context.Context, deployment string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// chargedPods counts the namespace's pods an unscoped pods quota charges.
+func (r *nsRun) chargedPods(ctx context.Context) (int, error) {
+	list, err := r.env.Kube.Core.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("list pods in %s: %w", r.ns, err)
+	}
+	now := time.Now()
+	n := 0
+	for _, p := range list.Items {
+		if chargedPod(p, now) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// chargedPod reports whether the pods quota charges p, by the rule the
+// quota evaluator applies: not finished, and not terminating past its
+// grace period.
+func chargedPod(p corev1.Pod, now time.Time) bool {
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return false
+	}
+	if p.DeletionTimestamp != nil && p.DeletionGracePeriodSeconds != nil {
+		grace := time.Duration(*p.DeletionGracePeriodSeconds) * time.Second
+		if now.After(p.DeletionTimestamp.Add(grace)) {
+			return false
+		}
+	}
+	return true
 }
 
 // failedCreate returns the newest FailedCreate event of the Deployment's

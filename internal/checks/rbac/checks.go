@@ -21,20 +21,20 @@ func Checks() []checks.Check {
 		{
 			ID: IDClusterScope, Area: checks.RBAC,
 			Title:  "Tenants cannot change cluster-scoped resources or read what the reference policy denies",
-			Proves: "No identity of a tenant may create, update, patch or delete nodes, namespaces, persistent volumes, cluster roles and bindings, CRDs, admission webhook and policy configurations, CSRs or storage classes, and a reference tenant may not read them either, while bulkhead's own identity gets the same requests past authorization and every tenant identity is authenticated and authorized for what it holds (positive controls).",
+			Proves: "No identity of a tenant may create, update, patch or delete nodes, namespaces, persistent volumes, cluster roles and bindings, CRDs, admission webhook and policy configurations, CSRs or storage classes, and a reference tenant may not read them either, while the same requests get past authorization as bulkhead's synthetic positive-control identity (bulkhead:positive-control in system:masters, impersonated; writes as server-side dry-run) and every tenant identity is authenticated and authorized for what it holds (positive controls).",
 			Run:    SliceRun(IDClusterScope, "no isolated tenant with identities in this run"),
 		},
 		{
 			ID: IDEscalation, Area: checks.RBAC,
 			Title:  "Tenants cannot escalate their privileges",
-			Proves: "No identity of a tenant may bind cluster-admin or admin in its own namespace, create a Role holding more than it does, use the bind, escalate or impersonate verbs (users, system:masters, other ServiceAccounts), mint a token for another tenant's ServiceAccount, approve certificate signing requests or reach the kubelet through nodes/proxy, while it can bind and create roles within its grant and mint its own ServiceAccount's token, and bulkhead's own identity reaches nodes/proxy and CSR approval (positive controls).",
+			Proves: "No identity of a tenant may bind cluster-admin or admin in its own namespace, create a Role holding more than it does, use the bind, escalate or impersonate verbs (users, system:masters, other ServiceAccounts), mint a token for another tenant's ServiceAccount, approve certificate signing requests or reach the kubelet through nodes/proxy, while it can bind and create roles within its grant and mint its own ServiceAccount's token, and the synthetic positive-control identity (bulkhead:positive-control in system:masters, impersonated) reaches nodes/proxy (GET /healthz) and CSR approval (dry-run) (positive controls).",
 			Run:    SliceRun(IDEscalation, "no isolated tenant with identities in this run"),
 		},
 		{
 			ID: IDAnonymous, Area: checks.RBAC,
 			Title:  "Unauthenticated requests from pods are rejected",
-			Proves: "From inside a tenant pod without a token, requests without credentials (system:anonymous) and with an invalid token get nothing beyond the public health and version endpoints: discovery, resources, metrics, debug endpoints and writes are refused (401/403), while the public endpoints answer the same pod and a pod with a token of the same namespace gets /api (positive controls).",
-			Run:    SliceRun(IDAnonymous, "no reference tenant in this run to run a pod without a token in"),
+			Proves: "From inside a pod without a token (in bulkhead's own control namespace, which every run has: credentials, not the namespace, decide), requests without credentials (system:anonymous) and with an invalid token get nothing beyond the public health and version endpoints: discovery, resources (in a tenant's namespace and cluster-wide), metrics, debug endpoints and writes are refused (401/403), while the public endpoints answer the same pod and a pod with a token of the same namespace gets /api (positive controls).",
+			Run:    SliceRun(IDAnonymous, "no control namespace in this run to run a pod without a token in"),
 		},
 	}
 }

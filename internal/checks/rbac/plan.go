@@ -26,10 +26,22 @@ const (
 	// ViaAnonymous: from inside a pod without a token (Request.Auth says
 	// whether no credentials or an invalid token are sent).
 	ViaAnonymous Via = "in-pod-anonymous"
-	// ViaAdmin: from bulkhead's process as its own identity (positive
-	// controls for requests no tenant may make).
+	// ViaAdmin: from bulkhead's process impersonating PositiveControl, a
+	// synthetic identity in system:masters (positive controls for requests
+	// no tenant may make). Only reads and server-side dry-run writes go
+	// this way (processClients refuses anything else).
 	ViaAdmin Via = "admin"
 )
+
+// PositiveControl is the synthetic identity that makes the positive
+// controls of requests no tenant may make (cluster-scoped writes, CSR
+// approval, nodes/proxy): bulkhead impersonates it, so those controls show
+// the request path works whatever the runner itself may do (the
+// least-privilege runner ClusterRole grants impersonation of users and
+// groups for exactly this and for acting as tenants). In system:masters
+// every request gets past authorization; writes are server-side dry-runs
+// and the one request through nodes/proxy is GET /healthz.
+var PositiveControl = checks.Identity{User: "bulkhead:positive-control", Groups: []string{"system:masters", "system:authenticated"}}
 
 func (v Via) describe() string {
 	switch v {
@@ -40,7 +52,7 @@ func (v Via) describe() string {
 	case ViaAnonymous:
 		return "from inside a pod without a token"
 	case ViaAdmin:
-		return "as bulkhead's own identity"
+		return "by bulkhead impersonating " + PositiveControl.User + " (groups " + strings.Join(PositiveControl.Groups, ", ") + ")"
 	}
 	return "(none)"
 }
@@ -99,7 +111,8 @@ type Scope struct {
 	AnonymousPod string
 	// AnonymousTenant is the tenant whose namespace holds AnonymousPod.
 	AnonymousTenant string
-	// Admin is bulkhead's own user name, for evidence.
+	// Admin is bulkhead's own user name (the runner, who impersonates
+	// PositiveControl), for evidence.
 	Admin string
 }
 
@@ -183,13 +196,20 @@ func hasImpersonation(h map[string][]string) bool {
 	return false
 }
 
-// admin builds a positive control made as bulkhead's own identity.
+// admin builds a positive control made as PositiveControl, the synthetic
+// identity in system:masters that bulkhead impersonates.
 func (s Scope) admin(check string, req Request, target reports.Target) Attempt {
 	if target.Address == "" {
 		target.Address = req.Address()
 	}
-	return Attempt{Check: check, Role: reports.RoleControl, Identity: checks.Identity{User: s.Admin}, Via: ViaAdmin,
-		Req: req, Expect: ExpectAuthorized, Target: target}
+	runner := s.Admin
+	if runner == "" {
+		runner = "bulkhead's own identity"
+	}
+	return Attempt{Check: check, Role: reports.RoleControl, Identity: PositiveControl, Via: ViaAdmin,
+		Req: req, Expect: ExpectAuthorized, Target: target,
+		Note: "positive control by a synthetic identity in system:masters, impersonated by " + runner +
+			", so it does not depend on the runner's own privileges; writes are server-side dry-run"}
 }
 
 func (s Scope) tenantOfNamespace(ns string) string {
@@ -265,7 +285,7 @@ var (
 // ClusterScopePlan (RBAC-002): no identity of an isolated tenant writes any
 // of ClusterResources; reference tenants, whose policy grants no
 // cluster-scoped read, cannot read them either. Positive controls: the
-// same requests as bulkhead's own identity get past authorization, and
+// same requests as PositiveControl get past authorization, and
 // every identity can make a request its grant allows (a self access
 // review), so its denials are not failures to authenticate.
 func ClusterScopePlan(s Scope, check string) []Attempt {
@@ -325,8 +345,8 @@ var escalationTargets = []string{"cluster-admin", "admin"}
 // their own grant, use the bind, escalate, impersonate and approve verbs,
 // mint tokens for other tenants' ServiceAccounts, or reach nodes/proxy.
 // Positive controls: binding and creating roles within their grant and
-// minting their own ServiceAccount's token work; bulkhead's own identity
-// gets through to nodes/proxy and CSR approval.
+// minting their own ServiceAccount's token work; PositiveControl gets
+// through to nodes/proxy and CSR approval.
 func EscalationPlan(s Scope, check string) []Attempt {
 	var out []Attempt
 	for _, t := range s.actors() {
@@ -548,7 +568,8 @@ var publicPaths = []string{"/version", "/healthz", "/livez", "/readyz", "/.well-
 // credentials comes from.
 var AnonymousIdentity = checks.Identity{User: "system:anonymous", Groups: []string{"system:unauthenticated"}}
 
-// AnonymousPlan (RBAC-004): from inside a pod without a token, nothing
+// AnonymousPlan (RBAC-004): from inside a pod without a token (in
+// bulkhead's own control namespace, which every run has), nothing
 // beyond the public endpoints answers: no credentials is refused (401, or
 // 403 for system:anonymous), an invalid token is unauthenticated (401).
 // Positive controls: the public endpoints answer the same pod (the API
@@ -559,13 +580,19 @@ func AnonymousPlan(s Scope, check string) []Attempt {
 		return nil
 	}
 	ns, _, _ := strings.Cut(s.AnonymousPod, "/")
+	// The pod runs in bulkhead's own namespace; the namespaced requests
+	// aim at a tenant under test where there is one.
+	target := ns
+	if acts := s.actors(); len(acts) > 0 {
+		target = acts[0].Namespaces[0]
+	}
 	var out []Attempt
 	for _, auth := range []wire.APIAuth{wire.AuthNone, wire.AuthInvalid} {
 		id, expect, review := AnonymousIdentity, ExpectRejected, true
 		if auth == wire.AuthInvalid {
 			id, expect, review = checks.Identity{User: "(invalid bearer token)"}, ExpectUnauthenticated, false
 		}
-		for _, req := range anonymousRequests(ns) {
+		for _, req := range anonymousRequests(target) {
 			out = append(out, Attempt{Check: check, Role: reports.RoleTest, Tenant: s.AnonymousTenant, Identity: id,
 				Review: review, Via: ViaAnonymous, Auth: auth, Req: req, Expect: expect,
 				Target: reports.Target{Tenant: s.tenantOfNamespace(req.Namespace), Namespace: req.Namespace, Kind: kindOf(req), Address: req.Address()}})
@@ -579,17 +606,18 @@ func AnonymousPlan(s Scope, check string) []Attempt {
 	}
 	// The same pod's namespace with a token: /api is served to
 	// authenticated clients, so the anonymous refusals are about credentials.
+	var sas []string
 	for sa := range s.TokenPods {
-		if sans, _, _ := strings.Cut(sa, "/"); sans != ns {
-			continue
+		if sans, _, _ := strings.Cut(sa, "/"); sans == ns {
+			sas = append(sas, sa)
 		}
-		t, _ := s.Top.TenantOfNamespace(ns)
-		for _, id := range t.Identities {
-			if id.ServiceAccount == sa {
-				req := Request{Verb: "get", NonResourcePath: "/api", Method: http.MethodGet, Path: "/api"}
-				out = append(out, s.attempt(check, reports.RoleControl, t, id, req, ExpectAuthorized, reports.Target{Address: "/api"}))
-			}
-		}
+	}
+	slices.Sort(sas)
+	t, _ := s.Top.TenantOfNamespace(ns)
+	for _, sa := range sas {
+		sans, name, _ := strings.Cut(sa, "/")
+		req := Request{Verb: "get", NonResourcePath: "/api", Method: http.MethodGet, Path: "/api"}
+		out = append(out, s.attempt(check, reports.RoleControl, t, checks.ServiceAccountIdentity(sans, name), req, ExpectAuthorized, reports.Target{Address: "/api"}))
 	}
 	return out
 }

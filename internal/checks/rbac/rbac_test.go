@@ -239,7 +239,42 @@ func scope(t *testing.T) Scope {
 		s.CanaryPods[name] = "bulkhead-api-x"
 		s.TokenPods[ns+"/"+fixtures.ProbeServiceAccount] = "bulkhead-api-x"
 	}
-	s.AnonymousPod, s.AnonymousTenant = fixtures.NamespaceFor(run, "a")+"/bulkhead-anon-x", "a"
+	// bulkhead's own pods in the control namespace (fixtureSet.ownPods).
+	ctl := fixtures.NamespaceFor(run, "control")
+	s.AnonymousPod, s.AnonymousTenant = ctl+"/bulkhead-anon-x", "control"
+	s.TokenPods[ctl+"/"+fixtures.ProbeServiceAccount] = "bulkhead-api-x"
+	return s
+}
+
+// byoScope is a run against tenants bulkhead did not create: blue (two
+// namespaces) and green, each with a user only, bulkhead's probe pods in
+// their namespaces, no canaries and no API probe pods there; bulkhead's own
+// control namespace holds its anonymous and token pods.
+func byoScope(t *testing.T) Scope {
+	t.Helper()
+	top := checks.Topology{}
+	for _, tn := range []struct {
+		name string
+		nss  []string
+	}{{"blue", []string{"byo-blue-web", "byo-blue-api"}}, {"green", []string{"byo-green"}}} {
+		top.Tenants = append(top.Tenants, checks.Tenant{Name: tn.name, Namespaces: tn.nss, Isolated: true,
+			Identities: []checks.Identity{{User: "byo-" + tn.name + "-dev", Groups: []string{"byo-" + tn.name + "-devs", "system:authenticated"}}}})
+		for _, ns := range tn.nss {
+			for i := range 2 {
+				top.Probes = append(top.Probes, checks.ProbePod{Tenant: tn.name, Namespace: ns, Name: "bulkhead-probe-" + run + "-" + string(rune('0'+i))})
+			}
+		}
+	}
+	ctl := fixtures.NamespaceFor(run, "control")
+	top.Tenants = append(top.Tenants,
+		checks.Tenant{Name: "control", Namespaces: []string{ctl}, Reference: true},
+		checks.Tenant{Name: "sentinel", Namespaces: []string{fixtures.NamespaceFor(run, "sentinel")}, Isolated: true, Reference: true, Sentinel: true})
+	s := Scope{RunID: run, Top: top, Node: "node-1", Admin: "system:serviceaccount:runner:runner",
+		Resources: []Resource{Secrets, Pods, ConfigMaps},
+		Canaries:  map[string]fixtures.Canary{}, CanaryPods: map[string]string{},
+		TokenPods: map[string]string{ctl + "/" + fixtures.ProbeServiceAccount: "bulkhead-api-x"}}
+	s.ClusterResources, _ = ServedClusterScoped([]*metav1.APIResourceList{{GroupVersion: "v1", APIResources: []metav1.APIResource{{Name: "nodes"}, {Name: "namespaces"}}}})
+	s.AnonymousPod, s.AnonymousTenant = ctl+"/bulkhead-anon-x", "control"
 	return s
 }
 
@@ -420,6 +455,113 @@ func TestAnonymousPlan(t *testing.T) {
 	assert.Equal(t, 1, withToken)
 	s.AnonymousPod = ""
 	assert.Empty(t, AnonymousPlan(s, IDAnonymous))
+}
+
+func TestAnonymousPlanRunsInBulkheadsOwnNamespace(t *testing.T) {
+	for name, s := range map[string]Scope{"reference": scope(t), "bring-your-own": byoScope(t)} {
+		ctl := fixtures.NamespaceFor(run, "control")
+		tenantNS := s.actors()[0].Namespaces[0]
+		var namespaced, withToken int
+		for _, a := range AnonymousPlan(s, IDAnonymous) {
+			assert.Equal(t, "control", a.Tenant, "%s: the pods are bulkhead's own", name)
+			if a.Role == reports.RoleTest && a.Req.Namespace != "" {
+				namespaced++
+				assert.Equal(t, tenantNS, a.Req.Namespace, "%s: namespaced requests aim at a tenant under test", name)
+				assert.Equal(t, s.actors()[0].Name, a.Target.Tenant)
+			}
+			if a.Role == reports.RoleControl && a.Via == ViaPod {
+				withToken++
+				assert.Equal(t, "system:serviceaccount:"+ctl+":"+fixtures.ProbeServiceAccount, a.Identity.User, name)
+				assert.Equal(t, ctl+"/"+fixtures.ProbeServiceAccount, a.Identity.ServiceAccount)
+				assert.True(t, a.Review)
+			}
+		}
+		assert.Positive(t, namespaced, name)
+		assert.Equal(t, 1, withToken, "%s: a pod with a token in the same namespace gets /api", name)
+	}
+}
+
+func TestPositiveControlsImpersonateASyntheticIdentityAndAreHarmless(t *testing.T) {
+	for name, s := range map[string]Scope{"reference": scope(t), "bring-your-own": byoScope(t)} {
+		var admin int
+		for _, a := range Plan(s) {
+			if a.Via != ViaAdmin {
+				assert.NotEqual(t, PositiveControl.User, a.Identity.User)
+				continue
+			}
+			admin++
+			assert.Equal(t, reports.RoleControl, a.Role, "%s: only positive controls act as %s", name, PositiveControl.User)
+			assert.Equal(t, PositiveControl, a.Identity)
+			assert.Contains(t, a.Note, "impersonated by "+s.Admin, "the evidence names who impersonated it")
+			assert.NoError(t, harmless(a), "%s: %s", name, a.Req.Address())
+			if a.Req.Method != http.MethodGet {
+				assert.True(t, a.Req.DryRun, "%s: %s is a dry-run", name, a.Req.Address())
+			}
+			if a.Req.Subresource == "proxy" {
+				assert.Equal(t, "GET /api/v1/nodes/node-1/proxy/healthz", a.Req.Address())
+			}
+		}
+		assert.Equal(t, 2*7+2, admin, "%s: cluster-scoped requests, CSR approval and nodes/proxy", name)
+	}
+	assert.Equal(t, []string{"system:masters", "system:authenticated"}, PositiveControl.Groups)
+
+	control := func(r Request) Attempt { return Attempt{Via: ViaAdmin, Identity: PositiveControl, Req: r} }
+	assert.Error(t, harmless(control(Request{Verb: "delete", Res: Nodes, Name: "n", Method: http.MethodDelete, Path: "/api/v1/nodes/n"})), "a real delete")
+	assert.Error(t, harmless(control(Request{Verb: "create", Res: Nodes, Subresource: "proxy", Name: "n", Method: http.MethodPost, Path: "/api/v1/nodes/n/proxy/run"})))
+	assert.Error(t, harmless(control(Request{Verb: "get", Res: Nodes, Subresource: "proxy", Name: "n", Method: http.MethodGet, Path: "/api/v1/nodes/n/proxy/pods"})))
+	assert.Error(t, harmless(control(Request{Verb: "create", Res: Pods, Subresource: "exec", Exec: &ExecSpec{Namespace: "a", Pod: "p"}})))
+	assert.NoError(t, harmless(control(ResourceRequest(Namespaces, "create", "", "x", nil))))
+	assert.NoError(t, harmless(Attempt{Via: ViaImpersonation, Req: Request{Method: http.MethodDelete}}), "only the positive-control identity is held to this")
+}
+
+func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
+	s := byoScope(t)
+	var streamTests, streamControls, podControls, podTests int
+	for _, a := range SecretPodsPlan(s, IDSecretPods) {
+		own := a.Tenant == a.Target.Tenant
+		switch {
+		case a.Req.Exec != nil && own:
+			streamControls++
+			assert.Equal(t, reports.RoleControl, a.Role)
+			assert.Equal(t, ExpectAuthorized, a.Expect, "no canary to read: the stream getting in is the control")
+			assert.True(t, a.IfReviewAllows, "only where the tenant's grant allows exec")
+			assert.Empty(t, a.Canary)
+		case a.Req.Exec != nil:
+			streamTests++
+			assert.Equal(t, ExpectDenied, a.Expect)
+		case own:
+			podControls++
+			assert.Equal(t, reports.RoleControl, a.Role)
+			assert.True(t, a.IfReviewAllows)
+		default:
+			podTests++
+			assert.Equal(t, reports.RoleTest, a.Role)
+		}
+		if own {
+			first := s.Top.ProbesOf(a.Tenant)[0]
+			assert.Equal(t, first.Namespace, a.Target.Namespace, "controls use the tenant's first probe pod")
+			assert.Equal(t, first.Name, a.Target.Name)
+		}
+	}
+	assert.Equal(t, 2, streamControls, "each user into its own probe pod")
+	assert.Equal(t, 2, streamTests, "each user into the other tenant's first probe pod")
+	assert.Equal(t, 2*6, podControls)
+	// blue -> green's 2 pods, green -> blue's 4 pods, 6 requests each.
+	assert.Equal(t, (2+4)*6, podTests)
+
+	var readControls int
+	for _, a := range SecretReadPlan(s, IDSecretRead) {
+		if a.Req.Name != "" {
+			assert.Equal(t, s.absent(), a.Req.Name, "no canary: reads by name address a Secret that does not exist")
+		}
+		assert.Empty(t, a.Canary)
+		if a.Role == reports.RoleControl {
+			readControls++
+			assert.True(t, a.IfReviewAllows)
+			assert.Equal(t, "list secrets", a.Req.Describe())
+		}
+	}
+	assert.Equal(t, 3, readControls, "each tenant lists its own Secrets in each of its namespaces")
 }
 
 func TestSecretPlans(t *testing.T) {

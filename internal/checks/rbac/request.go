@@ -8,8 +8,9 @@
 // (what the authorizer says) and by a real request (server-side dry-run for
 // writes) whose answer must be a 403 from the authorizer, not a 404 or a
 // validation error that would mean the request got past authorization. The
-// same request in the tenant's own namespace, or by bulkhead's own identity,
-// is the positive control.
+// same request in the tenant's own namespace, or by a synthetic identity in
+// system:masters that bulkhead impersonates (PositiveControl), is the
+// positive control.
 package rbac
 
 import (

@@ -122,11 +122,24 @@ func (s Scope) podsOf(o checks.Tenant) []checks.ProbePod {
 	return out
 }
 
+// entryPod is the pod of tenant o that exec streams go into: the pod that
+// mounts its canary, or, for a tenant without one (bulkhead did not create
+// it, so it plants nothing there), its first probe pod (bulkhead's own,
+// labelled, in the tenant's namespace).
+func (s Scope) entryPod(o checks.Tenant) (checks.ProbePod, bool) {
+	pods := s.podsOf(o)
+	if len(pods) == 0 {
+		return checks.ProbePod{}, false
+	}
+	return pods[0], true
+}
+
 // SecretPodsPlan (SEC-002): no identity of one tenant gets into another
 // tenant's pods (exec, attach, port-forward) to read what they mount, nor
 // mints a token for its ServiceAccount. Positive controls: the owner's user
-// execs into its canary pod and reads the canary's fingerprint, its
-// identities get through to their own pod, and mint their own token.
+// execs into its canary pod and reads the canary's fingerprint (a tenant
+// without a canary: into its own probe pod), its identities get through to
+// that pod where their grant allows it, and mint their own token.
 func SecretPodsPlan(s Scope, check string) []Attempt {
 	var out []Attempt
 	for _, t := range s.actors() {
@@ -136,19 +149,31 @@ func SecretPodsPlan(s Scope, check string) []Attempt {
 				if o.Name == t.Name {
 					role, expect = reports.RoleControl, ExpectAuthorized
 				}
-				canary := s.Canaries[o.Name]
+				canary, hasCanary := s.Canaries[o.Name]
+				entry, _ := s.entryPod(o)
 				for _, p := range s.podsOf(o) {
-					if o.Name == t.Name && p.Name != s.CanaryPods[o.Name] {
-						continue // its own canary pod proves the path
+					isEntry := p.Namespace == entry.Namespace && p.Name == entry.Name
+					if o.Name == t.Name && !isEntry {
+						continue // its own entry pod proves the path
 					}
 					target := reports.Target{Tenant: o.Name, Namespace: p.Namespace, Name: p.Name, Kind: "pods"}
-					if id.ServiceAccount == "" && p.Name == s.CanaryPods[o.Name] {
+					if id.ServiceAccount == "" && isEntry {
 						exec := Request{Verb: "create", Res: Pods, Subresource: "exec", Namespace: p.Namespace, Name: p.Name,
 							Exec: &ExecSpec{Namespace: p.Namespace, Pod: p.Name, File: canaryFile}, Label: "stream, reading the mounted canary"}
+						if !hasCanary {
+							exec.Label = "stream into the probe pod"
+						}
 						a := s.attempt(check, role, t, id, exec, expect, target)
-						a.Canary = canary.Fingerprint
-						if o.Name == t.Name {
-							a.Expect = ExpectCanary
+						switch {
+						case hasCanary:
+							a.Canary = canary.Fingerprint
+							if o.Name == t.Name {
+								a.Expect = ExpectCanary
+							}
+						case o.Name == t.Name:
+							// Without a canary the stream shows the way in
+							// works, where the tenant's grant allows exec.
+							a.IfReviewAllows = true
 						}
 						out = append(out, a)
 					}

@@ -175,6 +175,11 @@ func runSweep(ctx context.Context, env *checks.Env) (_ *Sweep, err error) {
 			note(IDSecretPods, "canary: %s, mounted in pod %s/%s at %s", c, c.Namespace, pod, canaryFile)
 		}
 	}
+	for _, t := range sc.actors() {
+		if _, ok := sc.Canaries[t.Name]; !ok {
+			note(IDSecretRead, "tenant %s has no canary (bulkhead plants Secrets only in namespaces it created): reads of its Secrets address %s, which does not exist, so a 403 is authorization's deny and a 404 a read let through; its own list of Secrets is the positive control", t.Name, sc.absent())
+		}
+	}
 	log.Info("rbac sweep: fixtures ready", "canaries", len(sw.Canaries), "tokenPods", len(sc.TokenPods), "anonymousPod", sc.AnonymousPod)
 
 	attempts := Plan(sc)
@@ -351,9 +356,10 @@ func (f *fixtureSet) teardown(ctx context.Context) {
 }
 
 // setup plants a canary in each reference tenant, starts in its namespace a
-// pod with the tenant ServiceAccount's own token (mounting the canary) and,
-// in the first one, a pod without any token; and lets those pods reach the
-// API server. Only namespaces bulkhead created are touched.
+// pod with the tenant ServiceAccount's own token (mounting the canary), lets
+// those pods reach the API server, and starts bulkhead's own API probe pods
+// in the control namespace (ownPods). Only namespaces bulkhead created are
+// touched: tenants bulkhead did not create get no canary and no pod here.
 func (f *fixtureSet) setup(ctx context.Context, sw *Sweep, sc *Scope, lists []*metav1.APIResourceList) error {
 	env := f.env
 	suffix := fixtures.NewRunID()
@@ -405,16 +411,48 @@ func (f *fixtureSet) setup(ctx context.Context, sw *Sweep, sc *Scope, lists []*m
 			sc.CanaryPods[t.Name] = name
 			break
 		}
-		if sc.AnonymousPod == "" {
-			name := "bulkhead-anon-" + suffix
-			if err := f.startPod(ctx, fixtures.APIProbeSpec{RunID: env.RunID, Tenant: t.Name, Namespace: ns, Name: name,
-				Image: env.ProbeImage, TolerateControlPlane: env.Disposable}); err != nil {
-				return err
-			}
-			sc.AnonymousPod, sc.AnonymousTenant = ns+"/"+name, t.Name
-		}
+	}
+	if err := f.ownPods(ctx, sc, suffix); err != nil {
+		return err
 	}
 	return f.waitReady(ctx)
+}
+
+// ownPods starts, in bulkhead's own unprotected control namespace (there in
+// every run, reference or bring-your-own, and open to the API server), a pod
+// without any token (RBAC-004) and one with its ServiceAccount's own token:
+// the same namespace's positive control for RBAC-004, and a pod that asked
+// for a token for SEC-003. Without a control namespace there are neither.
+func (f *fixtureSet) ownPods(ctx context.Context, sc *Scope, suffix string) error {
+	env := f.env
+	ctl, ok := controlTenant(env.Topology)
+	if !ok {
+		return nil
+	}
+	ns := ctl.Namespaces[0]
+	anon := "bulkhead-anon-" + suffix
+	if err := f.startPod(ctx, fixtures.APIProbeSpec{RunID: env.RunID, Tenant: ctl.Name, Namespace: ns, Name: anon,
+		Image: env.ProbeImage, TolerateControlPlane: env.Disposable}); err != nil {
+		return err
+	}
+	sc.AnonymousPod, sc.AnonymousTenant = ns+"/"+anon, ctl.Name
+	name := "bulkhead-api-" + suffix
+	if err := f.startPod(ctx, fixtures.APIProbeSpec{RunID: env.RunID, Tenant: ctl.Name, Namespace: ns, Name: name,
+		Image: env.ProbeImage, ServiceAccount: fixtures.ProbeServiceAccount, Token: true, TolerateControlPlane: env.Disposable}); err != nil {
+		return err
+	}
+	sc.TokenPods[ns+"/"+fixtures.ProbeServiceAccount] = name
+	return nil
+}
+
+// controlTenant is bulkhead's own unprotected control namespace of the run.
+func controlTenant(top checks.Topology) (checks.Tenant, bool) {
+	for _, t := range top.Unprotected() {
+		if t.Reference && t.Name == fixtures.TenantControl && len(t.Namespaces) > 0 {
+			return t, true
+		}
+	}
+	return checks.Tenant{}, false
 }
 
 func (f *fixtureSet) startPod(ctx context.Context, spec fixtures.APIProbeSpec) error {
@@ -744,19 +782,16 @@ type httpActor struct {
 }
 
 func (p *processClients) actor(a Attempt) *httpActor {
-	key := "admin"
-	if a.Via == ViaImpersonation {
-		key = a.Identity.User + "\x00" + strings.Join(a.Identity.Groups, "\x00")
-	}
+	// Both ways impersonate: the tenant's identity, or (ViaAdmin) the
+	// synthetic PositiveControl identity.
+	key := a.Identity.User + "\x00" + strings.Join(a.Identity.Groups, "\x00")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if h, ok := p.http[key]; ok {
 		return h
 	}
 	cfg := fastConfig(p.env.Kube.Config)
-	if a.Via == ViaImpersonation {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: a.Identity.User, Groups: a.Identity.Groups}
-	}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: a.Identity.User, Groups: a.Identity.Groups}
 	h := &httpActor{}
 	h.client, h.err = rest.HTTPClientFor(cfg)
 	if h.err == nil {
@@ -773,6 +808,9 @@ func (p *processClients) actor(a Attempt) *httpActor {
 
 // do makes one request from bulkhead's process.
 func (p *processClients) do(ctx context.Context, sw *Sweep, mu *sync.Mutex, a Attempt) wire.APIResult {
+	if err := harmless(a); err != nil {
+		return wire.APIResult{ID: a.Req.Address(), Started: time.Now().UTC(), Error: err.Error()}
+	}
 	if a.Req.Exec != nil {
 		return p.exec(ctx, sw, mu, a)
 	}
@@ -820,6 +858,24 @@ func (p *processClients) do(ctx context.Context, sw *Sweep, mu *sync.Mutex, a At
 	res.Code = resp.StatusCode
 	wire.ReadAnswer(ctx, &res, resp.Body, a.Req.Watch)
 	return res
+}
+
+// harmless refuses a request as PositiveControl (system:masters) that could
+// change anything: only reads and server-side dry-run writes are made as it,
+// and through a proxy subresource only GET /healthz.
+func harmless(a Attempt) error {
+	if a.Via != ViaAdmin {
+		return nil
+	}
+	switch {
+	case a.Req.Exec != nil || len(a.Req.Headers) > 0:
+		return fmt.Errorf("refused: %s as %s is an exec or carries headers", a.Req.Describe(), PositiveControl.User)
+	case a.Req.Subresource == "proxy" && (a.Req.Method != http.MethodGet || !strings.HasSuffix(a.Req.Path, "/proxy/healthz")):
+		return fmt.Errorf("refused: through a proxy %s only sends GET /healthz, not %s", PositiveControl.User, a.Req.Address())
+	case a.Req.Method != http.MethodGet && !a.Req.DryRun:
+		return fmt.Errorf("refused: %s as %s must be a server-side dry-run", a.Req.Address(), PositiveControl.User)
+	}
+	return nil
 }
 
 // exec runs a real exec stream into a probe container as the impersonated

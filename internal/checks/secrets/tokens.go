@@ -40,21 +40,33 @@ func tokenHygiene(ctx context.Context, env *checks.Env) checks.Outcome {
 		for _, p := range top.ProbesOf(t.Name) {
 			out.Observations = append(out.Observations, probePodToken(ctx, env, t, p))
 		}
+		withSA := false
 		for _, id := range t.Identities {
 			ns, sa, ok := strings.Cut(id.ServiceAccount, "/")
 			if !ok {
 				continue
 			}
+			withSA = true
 			out.Observations = append(out.Observations,
 				admittedToken(ctx, env, t, ns, sa, nil),
 				admittedToken(ctx, env, t, ns, sa, ptr.To(true)))
+		}
+		if !withSA {
+			// A tenant named without ServiceAccounts (bring-your-own): its
+			// probe pods run as "default" in each namespace, and a pod
+			// there that asks for a token must get one (dry-run: nothing
+			// is created in the tenant's namespace).
+			for _, ns := range t.Namespaces {
+				out.Observations = append(out.Observations, admittedToken(ctx, env, t, ns, "default", ptr.To(true)))
+			}
 		}
 	}
 	if !hasTest(out.Observations) {
 		return checks.Outcome{Skip: "no isolated tenant with probe pods or ServiceAccounts in this run"}
 	}
 	// The API probe pods asked for a token (a projected volume) and must
-	// have one, seen from inside them.
+	// have one, seen from inside them: in reference tenants, and in
+	// bulkhead's own control namespace (every run has one).
 	sw, err := rbac.Shared(ctx, env)
 	if err != nil {
 		return checks.Outcome{Err: fmt.Errorf("run the API sweep: %w", err)}
