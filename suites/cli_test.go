@@ -248,11 +248,11 @@ func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run st
 	}
 }
 
-// assertReports checks the run wrote its results where asked.
+// assertReports checks the run wrote valid reports in every format where
+// asked (see verifyReportDir: JUnit, OSCAL schema, HTML in chromium).
 func (b *byoTenants) assertReports(t *testing.T, run string) {
 	t.Helper()
-	_, err := os.Stat(filepath.Join(b.dir, "reports", run, "results.json"))
-	assert.NoError(t, err, "results.json of run %s", run)
+	assert.NoError(t, verifyReportDir(context.Background(), filepath.Join(b.dir, "reports", run)), "reports of run %s", run)
 }
 
 // impersonatingKubeconfig writes a copy of the suite's kubeconfig that acts

@@ -62,11 +62,13 @@ Target (one of):
                                asks before touching it (--yes in scripts)
 
 Tenants:
-  without --config             bulkhead creates reference tenants a and b (and an
-                               unprotected control namespace) for this run
-  --config tenants.yaml        your tenants: sets of namespaces, the identities that act
-                               for them, the flows expected between them; bulkhead adds
-                               only labelled probe pods to their namespaces
+  without --config             bulkhead creates reference tenants a and b for this run
+  --config tenants.yaml        your tenants (below); bulkhead adds only labelled probe
+                               pods to their namespaces
+  either way                   bulkhead also creates its own "control" namespace (no
+                               policy: the positive control) and "sentinel" namespace
+                               (its default-deny policy: tells a CNI that ignores
+                               NetworkPolicy apart from an open tenant)
 
 Tenant config (--config):
   apiVersion: bulkhead.dev/v1alpha1
