@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/syncbuf"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 )
 
@@ -16,14 +15,14 @@ import (
 var testIdentity = wire.Identity{Pod: "probe-0", Namespace: "tenant-a", Node: "node-1", IP: "127.0.0.1"}
 
 // testEnv is an env with the downward-API variables of testIdentity.
-func testEnv(stdin string) (*env, *syncBuffer, *syncBuffer) {
+func testEnv(stdin string) (*env, *syncbuf.Buffer, *syncbuf.Buffer) {
 	vars := map[string]string{
 		envPodName:      testIdentity.Pod,
 		envPodNamespace: testIdentity.Namespace,
 		envNodeName:     testIdentity.Node,
 		envPodIP:        testIdentity.IP,
 	}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	return &env{
 		stdin:    strings.NewReader(stdin),
 		stdout:   stdout,
@@ -31,25 +30,6 @@ func testEnv(stdin string) (*env, *syncBuffer, *syncBuffer) {
 		getenv:   func(k string) string { return vars[k] },
 		hostname: func() (string, error) { return "host-fallback", nil },
 	}, stdout, stderr
-}
-
-// syncBuffer is a bytes.Buffer safe for a server goroutine writing while the
-// test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startTestServers runs serve's listeners on loopback ephemeral ports.

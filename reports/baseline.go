@@ -224,9 +224,13 @@ func (d Diff) HasNewFailures() bool { return len(d.NewFailures) > 0 || len(d.Reg
 
 // Gate decides a run's exit status. Without a baseline (d nil) or with
 // onlyNew false, any failure or error fails the run; with onlyNew, only new
-// failures (see HasNewFailures) do. The string says why.
+// failures (see HasNewFailures) do. An interrupted run always fails: what
+// did not run cannot pass. The string says why.
 func Gate(current *Results, d *Diff, onlyNew bool) (failed bool, why string) {
 	s := current.Summarize()
+	if s.Interrupted {
+		return true, fmt.Sprintf("the run was interrupted (until then: %d failed, %d could not run)", s.Fail, s.Error)
+	}
 	if d == nil || !onlyNew {
 		if s.Failed() {
 			return true, fmt.Sprintf("%d failed, %d could not run", s.Fail, s.Error)

@@ -125,3 +125,19 @@ func TestBaselineScopeChanges(t *testing.T) {
 	assert.Contains(t, txt, "NEW FAILURE   RBAC-001 new: - -> fail (leak)")
 	assert.Contains(t, txt, "removed       NET-001")
 }
+
+func TestInterruptedRunNeverPasses(t *testing.T) {
+	r := realRun(t)
+	failed, _ := Gate(r, nil, false)
+	require.False(t, failed, "the real run passed")
+
+	r.Run.Interrupted = true // nothing failed until the interruption
+	assert.Equal(t, "FAIL", RunVerdict(r))
+	assert.Contains(t, Headline(r), "interrupted")
+	failed, why := Gate(r, nil, false)
+	assert.True(t, failed)
+	assert.Contains(t, why, "interrupted")
+	d := CompareBaseline(realRun(t), r)
+	failed, _ = Gate(r, &d, true)
+	assert.True(t, failed, "--fail-on new does not let an interrupted run pass")
+}

@@ -72,3 +72,26 @@ func waivedRun(t *testing.T) *Results {
 	require.Equal(t, Waived, findCheck(t, out, "NET-001").Verdict)
 	return out
 }
+
+// interruptedRun is the real run stopped by Ctrl-C during NET-003: the
+// checks before it passed, NET-003 was cut short, the rest never ran.
+func interruptedRun(t *testing.T) *Results {
+	t.Helper()
+	r := realRun(t)
+	r.Run.Interrupted = true
+	reached := false
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		switch {
+		case c.ID == "NET-003":
+			reached = true
+			c.Verdict, c.Reason = Error, "the run was interrupted while this check ran (context canceled): its observations are incomplete and were not judged"
+		case reached:
+			c.Verdict, c.Reason, c.Observations = Skipped, "not run: the run was interrupted before this check", []Observation{}
+		default:
+			require.Equal(t, Pass, c.Verdict, c.ID)
+		}
+	}
+	require.True(t, reached)
+	return r
+}

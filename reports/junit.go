@@ -96,6 +96,9 @@ func JUnitWith(r *Results, cat Catalogue) ([]byte, error) {
 		{"cluster.kubernetesVersion", r.Run.Cluster.KubernetesVersion},
 		{"cluster.cni", strings.TrimSpace(r.Run.Cluster.CNI + " " + r.Run.Cluster.CNIVersion)},
 	}
+	if r.Run.Interrupted {
+		runProps = append(runProps, junitProperty{"bulkhead.interrupted", "true"})
+	}
 	var total float64
 	for _, area := range areas {
 		suite := junitSuite{Name: "bulkhead/" + area, Properties: runProps}

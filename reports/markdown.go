@@ -64,8 +64,12 @@ func RunVerdict(r *Results) string {
 // Counts is the verdict counts of a run in words.
 func Counts(r *Results) string {
 	s := r.Summarize()
-	return fmt.Sprintf("%d passed, %d failed, %d could not run, %d skipped, %d waived (%d checks)",
+	counts := fmt.Sprintf("%d passed, %d failed, %d could not run, %d skipped, %d waived (%d checks)",
 		s.Pass, s.Fail, s.Error, s.Skipped, s.Waived, s.Total)
+	if s.Interrupted {
+		counts += "; the run was interrupted before every selected check had run"
+	}
+	return counts
 }
 
 // Markdown renders a short GitHub-flavoured summary that fits a CI job

@@ -64,6 +64,10 @@ type RunInfo struct {
 	Tenants    []Tenant `json:"tenants,omitempty"`
 	// Selection records filters (areas, profile, labels) that limited the run.
 	Selection map[string]string `json:"selection,omitempty"`
+	// Interrupted is set when the run was stopped (Ctrl-C, SIGTERM) before
+	// every selected check had run: the results hold what was judged until
+	// then, and the run as a whole is not a pass.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Build identifies the bulkhead that produced the results.
@@ -171,11 +175,13 @@ type Observation struct {
 // Summary counts verdicts.
 type Summary struct {
 	Total, Pass, Fail, Error, Skipped, Waived int
+	// Interrupted: the run stopped before every selected check had run.
+	Interrupted bool
 }
 
 // Summarize counts the verdicts of results.
 func (r *Results) Summarize() Summary {
-	var s Summary
+	s := Summary{Interrupted: r.Run.Interrupted}
 	for _, c := range r.Checks {
 		s.Total++
 		switch c.Verdict {
@@ -194,8 +200,9 @@ func (r *Results) Summarize() Summary {
 	return s
 }
 
-// Failed reports whether any check failed or could not run.
-func (s Summary) Failed() bool { return s.Fail > 0 || s.Error > 0 }
+// Failed reports whether any check failed or could not run, or the run was
+// interrupted (what did not run cannot count as a pass).
+func (s Summary) Failed() bool { return s.Fail > 0 || s.Error > 0 || s.Interrupted }
 
 // ResultsFile is the name of the results file inside a report directory.
 const ResultsFile = "results.json"

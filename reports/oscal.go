@@ -33,6 +33,14 @@ func prop(name, value string) oscal.Property {
 	return oscal.Property{Name: name, NS: OSCALPropNS, Value: strings.TrimSpace(value)}
 }
 
+// interrupted is the "interrupted" property's value: set only when it is true.
+func interrupted(s Summary) string {
+	if s.Interrupted {
+		return "true"
+	}
+	return ""
+}
+
 // props drops empty values (the schema forbids them).
 func props(ps ...oscal.Property) []oscal.Property {
 	var out []oscal.Property
@@ -202,7 +210,7 @@ func oscalDocument(r *Results, cat Catalogue) (*oscal.Document, error) {
 		prop("probe-image", r.Run.ProbeImage), prop("selection", selectionText(r.Run.Selection)),
 		prop("checks-passed", fmt.Sprint(s.Pass)), prop("checks-failed", fmt.Sprint(s.Fail)),
 		prop("checks-error", fmt.Sprint(s.Error)), prop("checks-skipped", fmt.Sprint(s.Skipped)),
-		prop("checks-waived", fmt.Sprint(s.Waived)),
+		prop("checks-waived", fmt.Sprint(s.Waived)), prop("interrupted", interrupted(s)),
 	)
 	result := oscal.Result{
 		UUID:  id("result"),

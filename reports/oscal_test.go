@@ -21,6 +21,7 @@ func TestOSCALValidatesAgainstNISTSchema(t *testing.T) {
 		"failures":     brokenRun(t),
 		"waived":       waivedRun(t),
 		"small sample": sample(),
+		"interrupted":  interruptedRun(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			data, err := OSCAL(r, cat)

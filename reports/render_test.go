@@ -154,3 +154,30 @@ func TestUUIDv5(t *testing.T) {
 	// RFC 9562 / Python's uuid.uuid5(uuid.NAMESPACE_DNS, "python.org").
 	assert.Equal(t, "886313e1-3b8a-5372-9b90-0c9aee199e5d", oscal.UUIDv5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"))
 }
+
+// An interrupted run's reports keep the evidence of what ran and say, in
+// every format, that the run did not finish.
+func TestInterruptedRunInEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	r := interruptedRun(t)
+	_, err := WriteAll(dir, r)
+	require.NoError(t, err)
+	back, err := ReadJSON(filepath.Join(dir, ResultsFile))
+	require.NoError(t, err)
+	assert.True(t, back.Run.Interrupted)
+	assert.Equal(t, Pass, findCheck(t, back, "NET-001").Verdict, "what ran before the interruption keeps its verdict")
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return string(data)
+	}
+	md := read(MarkdownFile)
+	assert.Contains(t, md, "tenant isolation: FAIL")
+	assert.Contains(t, md, "the run was interrupted before every selected check had run")
+	h := read(HTMLFile)
+	assert.Contains(t, h, `id="verdict">FAIL<`)
+	assert.Contains(t, h, "<dt>Interrupted</dt>")
+	assert.Contains(t, h, "not run: the run was interrupted before this check")
+	assert.Contains(t, read(JUnitFile), `<property name="bulkhead.interrupted" value="true"`)
+	assert.Contains(t, read(OSCALFile), `"name": "interrupted"`)
+}

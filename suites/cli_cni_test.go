@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/syncbuf"
 )
 
 // TestCLICNIIgnoresPolicy turns Cilium's policy enforcement off
@@ -45,7 +46,7 @@ func TestCLICNIIgnoresPolicy(t *testing.T) {
 			run := fixtures.NewRunID()
 			args := []string{"run", "--kubeconfig", cfg.KubeconfigFile(), "--yes", "--run-id", run, "--probe-image", h.probe,
 				"--report-dir", t.TempDir(), "--areas", "network", "--enforcement-timeout", "10s"}
-			var out syncBuffer
+			var out syncbuf.Buffer
 			proc := gexe.New().NewProc(bulkheadBinary(t) + " " + strings.Join(args, " "))
 			proc.SetStdout(&out)
 			proc.SetStderr(&out)

@@ -211,17 +211,33 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 
 	for i, c := range selected {
 		if ctx.Err() != nil {
-			return cannot(errors.New("interrupted"))
+			s.Record(notRun(c, "not run: the run was interrupted before this check"))
+			continue
 		}
 		prog.CheckStarted(c, i+1, len(selected))
 		res := s.Execute(ctx, c)
 		prog.CheckFinished(res, i+1, len(selected))
 	}
-	if ctx.Err() != nil {
-		return cannot(errors.New("interrupted"))
-	}
 	results := s.Results()
-	return o.reportOpts.finish(results, prog, stdout)
+	if ctx.Err() == nil {
+		return o.reportOpts.finish(results, prog, stdout)
+	}
+	// Interrupted: keep the evidence of the checks that ran. The reports say
+	// the run was interrupted and the gate fails it; the exit code is 2.
+	prog.Line("interrupted: writing reports for the checks that ran ...")
+	results.Run.Interrupted = true
+	err = o.reportOpts.finish(results, prog, stdout)
+	if err == nil { // the gate fails every interrupted run; this is a backstop
+		err = errors.New("the run was interrupted")
+	}
+	return cannot(err)
+}
+
+// notRun is the result of a selected check the run did not reach.
+func notRun(c checks.Check, reason string) reports.CheckResult {
+	now := time.Now().UTC()
+	return reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves,
+		Verdict: reports.Skipped, Reason: reason, Started: now, Finished: now, Observations: []reports.Observation{}}
 }
 
 // validate checks flags and reads the tenant config.

@@ -74,6 +74,12 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 	}
 	res.Notes = out.Notes
 	res.Verdict, res.Reason = Judge(c, out)
+	if err := ctx.Err(); err != nil {
+		// A probe cut short by the interruption looks like a blocked path:
+		// nothing observed after that point may count either way.
+		res.Verdict = reports.Error
+		res.Reason = fmt.Sprintf("the run was interrupted while this check ran (%v): its observations are incomplete and were not judged", context.Cause(ctx))
+	}
 	return res
 }
 

@@ -101,3 +101,19 @@ func TestFlowAllowed(t *testing.T) {
 	assert.True(t, top.FlowAllowed("control", "control2"), "unprotected namespaces talk")
 	assert.False(t, top.FlowAllowed("a", "nobody"))
 }
+
+func TestExecuteDoesNotJudgeAnInterruptedCheck(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := Check{ID: "X-1", Run: func(ctx context.Context, _ *Env) Outcome {
+		// The interruption arrives mid-check; the probes cut short look blocked.
+		cancel()
+		return Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, true)}}
+	}}
+	res := Execute(ctx, c, nil)
+	assert.Equal(t, reports.Error, res.Verdict, "a check cut short must not pass")
+	assert.Contains(t, res.Reason, "interrupted")
+	assert.Len(t, res.Observations, 2, "the evidence gathered so far is kept")
+
+	res = Execute(context.Background(), c, nil)
+	assert.Equal(t, reports.Pass, res.Verdict, "the same outcome, not interrupted, passes")
+}
