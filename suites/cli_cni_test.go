@@ -37,9 +37,9 @@ func TestCLICNIIgnoresPolicy(t *testing.T) {
 			setCiliumPolicy(ctx, t, "never")
 			t.Cleanup(func() {
 				setCiliumPolicy(context.Background(), t, "default")
-				waitPath(context.Background(), t, controlTo(t, fixtures.TenantA), false)
+				waitPaths(context.Background(), t, tenantPaths(t, fixtures.TenantA, fixtures.TenantB), false)
 			})
-			waitPath(ctx, t, controlTo(t, fixtures.TenantA), true)
+			waitPaths(ctx, t, tenantPaths(t, fixtures.TenantA, fixtures.TenantB), true)
 			return ctx
 		}).
 		Assess("exit 2 naming the CNI, nothing left", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {

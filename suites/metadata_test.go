@@ -150,7 +150,9 @@ func removeMetadataExcept(ctx context.Context, t *testing.T, tenant string) {
 	require.NoError(t, err)
 	t.Logf("removed %v from the except lists of %s/%s", metadataCIDRs, ns, internetEgressPolicy)
 
-	probe := h.session.Env().Topology.ProbesOf(tenant)[0]
+	// Policy is programmed per pod (per Cilium endpoint, node by node): wait
+	// for every pod of the tenant.
+	probes := h.session.Env().Topology.ProbesOf(tenant)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		err := wait.PollUntilContextTimeout(ctx, time.Second, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -164,33 +166,39 @@ func removeMetadataExcept(ctx context.Context, t *testing.T, tenant string) {
 			return err == nil, nil
 		})
 		require.NoError(t, err, "restore %s/%s", ns, internetEgressPolicy)
-		waitDecoy(ctx, t, probe, false)
+		waitDecoy(ctx, t, probes, false)
 	})
 	// The fault must be in effect before the check runs.
-	waitDecoy(ctx, t, probe, true)
+	waitDecoy(ctx, t, probes, true)
 }
 
-// waitDecoy polls until pod gets (or no longer gets) the decoy's answer at
-// 169.254.169.254, or a minute passes.
-func waitDecoy(ctx context.Context, t *testing.T, pod checks.ProbePod, reached bool) {
+// waitDecoy polls until every pod gets (or no pod gets any longer) the
+// decoy's answer at 169.254.169.254, or a minute passes.
+func waitDecoy(ctx context.Context, t *testing.T, pods []checks.ProbePod, reached bool) {
 	t.Helper()
+	require.NotEmpty(t, pods)
 	env := h.session.Env()
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		ss, err := metadata.ProbeOnce(ctx, env, metaLive, []checks.ProbePod{pod})
+		ss, err := metadata.ProbeOnce(ctx, env, metaLive, pods)
 		if err != nil {
 			last = err.Error()
 			return false, nil
 		}
-		r := ss[0].Results["aws-imdsv1"]
-		got := r.Connect == wire.Reachable
-		var steps []string
-		for _, ex := range r.Exchanges {
-			steps = append(steps, ex.URL+" "+string(ex.Outcome))
-			got = got || (ex.Outcome == wire.Reachable && ex.Decoy == metaLive.Decoy.Marker)
+		for i, s := range ss {
+			r := s.Results["aws-imdsv1"]
+			got := r.Connect == wire.Reachable
+			var steps []string
+			for _, ex := range r.Exchanges {
+				steps = append(steps, ex.URL+" "+string(ex.Outcome))
+				got = got || (ex.Outcome == wire.Reachable && ex.Decoy == metaLive.Decoy.Marker)
+			}
+			if got != reached {
+				last = pods[i].Namespace + "/" + pods[i].Name + ": connect " + string(r.Connect) + "; " + strings.Join(steps, "; ")
+				return false, nil
+			}
 		}
-		last = "connect " + string(r.Connect) + "; " + strings.Join(steps, "; ")
-		return got == reached, nil
+		return true, nil
 	})
-	require.NoError(t, err, "waiting for %s/%s to reach the decoy=%v (last: %s)", pod.Namespace, pod.Name, reached, last)
+	require.NoError(t, err, "waiting for %d pods to reach the decoy=%v (last: %s)", len(pods), reached, last)
 }

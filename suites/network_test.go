@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,41 +113,58 @@ func openTenants(ctx context.Context, t *testing.T, names ...string) {
 			for _, o := range objs {
 				assert.NoError(t, h.session.Applier().Delete(ctx, o))
 			}
-			waitPath(ctx, t, controlTo(t, sp.Name), false)
+			waitPaths(ctx, t, tenantPaths(t, sp.Name), false)
 		})
 	}
 	// Injected faults must be in effect before the check runs, or a pass
-	// would prove nothing about the check.
+	// would prove nothing about the check. Policy is programmed per pod (per
+	// Cilium endpoint, node by node): wait for every pod of the tenant.
 	for _, sp := range specs {
-		waitPath(ctx, t, controlTo(t, sp.Name), true)
+		waitPaths(ctx, t, tenantPaths(t, sp.Name), true)
 	}
 }
 
-// controlTo is the TCP path from the control namespace's first probe to the
-// tenant's first probe, by pod IP.
-func controlTo(t *testing.T, tenant string) network.Path {
+// tenantPaths are the TCP paths, by pod IP, between the control namespace's
+// first probe and every probe of the tenants, both ways: reachable only when
+// each of those pods' ingress and egress policy lets the control through.
+func tenantPaths(t *testing.T, tenants ...string) []network.Path {
 	t.Helper()
 	top := h.session.Env().Topology
-	src, dst := top.ProbesOf(fixtures.TenantControl), top.ProbesOf(tenant)
-	require.NotEmpty(t, src)
-	require.NotEmpty(t, dst)
-	return network.Path{Src: src[0], Dst: dst[0], Protocol: wire.TCP, Via: network.ViaPodIP, Allowed: true}
+	ctl := top.ProbesOf(fixtures.TenantControl)
+	require.NotEmpty(t, ctl)
+	var paths []network.Path
+	for _, tenant := range tenants {
+		pods := top.ProbesOf(tenant)
+		require.NotEmpty(t, pods, "probes of tenant %s", tenant)
+		for _, p := range pods {
+			paths = append(paths,
+				network.Path{Src: ctl[0], Dst: p, Protocol: wire.TCP, Via: network.ViaPodIP, Allowed: true},
+				network.Path{Src: p, Dst: ctl[0], Protocol: wire.TCP, Via: network.ViaPodIP, Allowed: true})
+		}
+	}
+	return paths
 }
 
-// waitPath polls one path until it is reachable (or blocked), or a minute passes.
-func waitPath(ctx context.Context, t *testing.T, p network.Path, reachable bool) {
+// waitPaths polls the paths until every one is reachable (or every one is
+// blocked), or a minute passes.
+func waitPaths(ctx context.Context, t *testing.T, paths []network.Path, reachable bool) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		rs, err := network.ProbeOnce(ctx, h.session.Env(), []network.Path{p})
+		rs, err := network.ProbeOnce(ctx, h.session.Env(), paths)
 		if err != nil {
 			last = err.Error()
 			return false, nil
 		}
-		last = rs[0].Observed
-		return (rs[0].Last.Outcome == wire.Reachable) == reachable, nil
+		for _, r := range rs {
+			if (r.Last.Outcome == wire.Reachable) != reachable {
+				last = fmt.Sprintf("%s: %s", r.Path, r.Observed)
+				return false, nil
+			}
+		}
+		return true, nil
 	})
-	require.NoError(t, err, "waiting for %s to be reachable=%v (last: %s)", p, reachable, last)
+	require.NoError(t, err, "waiting for %d paths to be reachable=%v (last: %s)", len(paths), reachable, last)
 }
 
 func namespaceOf(t *testing.T, tenant string) string {
