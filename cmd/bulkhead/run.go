@@ -211,7 +211,7 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 
 	for i, c := range selected {
 		if ctx.Err() != nil {
-			s.Record(notRun(c, "not run: the run was interrupted before this check"))
+			s.Record(checks.NotRun(c, "not run: the run was interrupted before this check"))
 			continue
 		}
 		prog.CheckStarted(c, i+1, len(selected))
@@ -231,13 +231,6 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 		err = errors.New("the run was interrupted")
 	}
 	return cannot(err)
-}
-
-// notRun is the result of a selected check the run did not reach.
-func notRun(c checks.Check, reason string) reports.CheckResult {
-	now := time.Now().UTC()
-	return reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves,
-		Verdict: reports.Skipped, Reason: reason, Started: now, Finished: now, Observations: []reports.Observation{}}
 }
 
 // validate checks flags and reads the tenant config.

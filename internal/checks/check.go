@@ -63,14 +63,28 @@ func Errorf(format string, args ...any) Outcome {
 	return Outcome{Err: fmt.Errorf(format, args...)}
 }
 
+// newResult is c's result, started now, with nothing observed or judged yet.
+func newResult(c Check) reports.CheckResult {
+	now := time.Now().UTC()
+	return reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves,
+		Started: now, Finished: now, Observations: []reports.Observation{}}
+}
+
+// NotRun is the result of a selected check a run never reached: skipped,
+// saying why.
+func NotRun(c Check, reason string) reports.CheckResult {
+	res := newResult(c)
+	res.Verdict, res.Reason = reports.Skipped, reason
+	return res
+}
+
 // Execute runs c against env and judges the outcome.
 func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
-	res := reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves, Started: time.Now().UTC()}
+	res := newResult(c)
 	out := c.Run(ctx, env)
 	res.Finished = time.Now().UTC()
-	res.Observations = out.Observations
-	if res.Observations == nil {
-		res.Observations = []reports.Observation{}
+	if out.Observations != nil {
+		res.Observations = out.Observations
 	}
 	res.Notes = out.Notes
 	res.Verdict, res.Reason = Judge(c, out)

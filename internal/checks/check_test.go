@@ -117,3 +117,12 @@ func TestExecuteDoesNotJudgeAnInterruptedCheck(t *testing.T) {
 	res = Execute(context.Background(), c, nil)
 	assert.Equal(t, reports.Pass, res.Verdict, "the same outcome, not interrupted, passes")
 }
+
+func TestNotRunIsSkippedWithItsReason(t *testing.T) {
+	c := Check{ID: "X-1", Title: "t", Area: Network, Proves: "p"}
+	res := NotRun(c, "not run: the run was interrupted before this check")
+	assert.Equal(t, reports.Skipped, res.Verdict)
+	assert.Equal(t, "not run: the run was interrupted before this check", res.Reason)
+	assert.Equal(t, []string{"X-1", "t", "network", "p"}, []string{res.ID, res.Title, res.Area, res.Proves})
+	assert.NotNil(t, res.Observations, "results.json gets [] rather than null")
+}
