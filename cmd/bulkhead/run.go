@@ -97,7 +97,10 @@ Tenant config (--config):
 Everything bulkhead creates carries the labels app.kubernetes.io/managed-by=bulkhead
 and bulkhead.dev/run=<run-id> and is removed at the end, on failure and on Ctrl-C.
 
-Exit codes: 0 all checks passed, 1 a check failed, 2 bulkhead could not run.`,
+Exit codes: 0 PASS (every selected check passed or was waived), 1 FAIL (a check
+failed), 2 ERROR (bulkhead or a check could not run, or the run was interrupted),
+3 INCOMPLETE (nothing failed, but a selected check was not evaluated or not
+proven). Leave checks out with --areas/--skip-labels where they do not apply.`,
 		Example: `  bulkhead run --kind
   bulkhead run --context staging --config tenants.yaml --probe-image registry.example.com/bulkhead/probe:v0.1.0 --yes
   bulkhead run --kind --areas network,rbac --profile quick
