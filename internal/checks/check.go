@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead/reports"
@@ -54,6 +53,10 @@ type Outcome struct {
 	Notes []string
 	// Skip, when set, means the check was not evaluated, and why.
 	Skip string
+	// NotEvaluated names what the check covers but could not evaluate
+	// (e.g. "tenant b: no identity may create services in b-web"): the
+	// check then cannot pass, however its observations look.
+	NotEvaluated []string
 	// Err means the check could not run; the verdict is Error.
 	Err error
 }
@@ -83,11 +86,12 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 	res := newResult(c)
 	out := c.Run(ctx, env)
 	res.Finished = time.Now().UTC()
-	if out.Observations != nil {
-		res.Observations = out.Observations
+	j := Judge(c, out)
+	if j.Observations != nil {
+		res.Observations = j.Observations
 	}
 	res.Notes = out.Notes
-	res.Verdict, res.Reason = Judge(c, out)
+	res.Verdict, res.Reason = j.Verdict, j.Reason
 	if err := ctx.Err(); err != nil {
 		// A probe cut short by the interruption looks like a blocked path:
 		// nothing observed after that point may count either way.
@@ -95,87 +99,6 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 		res.Reason = fmt.Sprintf("the run was interrupted while this check ran (%v): its observations are incomplete and were not judged", context.Cause(ctx))
 	}
 	return res
-}
-
-// maxListed bounds how many failing observations a reason names.
-const maxListed = 8
-
-// Judge computes a verdict from an outcome. The rules:
-//   - an error is Error, a skip is Skipped;
-//   - no observations is Error (nothing was tried, nothing is proven);
-//   - any observation that contradicts its expectation is Fail; the reason
-//     names them, and says so when it was a positive control that failed,
-//     because then the "blocked" results prove nothing;
-//   - a check that needs a positive control and has none is Fail.
-func Judge(c Check, out Outcome) (reports.Verdict, string) {
-	switch {
-	case out.Err != nil:
-		return reports.Error, out.Err.Error()
-	case out.Skip != "":
-		return reports.Skipped, out.Skip
-	case len(out.Observations) == 0:
-		return reports.Error, "no observations: nothing was tried"
-	}
-	var badTests, badControls []reports.Observation
-	controls := 0
-	for _, o := range out.Observations {
-		if o.Role == reports.RoleControl {
-			controls++
-		}
-		if o.OK {
-			continue
-		}
-		if o.Role == reports.RoleControl {
-			badControls = append(badControls, o)
-		} else {
-			badTests = append(badTests, o)
-		}
-	}
-	var parts []string
-	if len(badTests) > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d tested paths not as expected: %s",
-			len(badTests), len(out.Observations)-controls, Describe(badTests)))
-	}
-	if len(badControls) > 0 {
-		parts = append(parts, fmt.Sprintf("positive control failed (%d of %d), so blocked results prove nothing: %s",
-			len(badControls), controls, Describe(badControls)))
-	}
-	if len(parts) > 0 {
-		return reports.Fail, strings.Join(parts, "; ")
-	}
-	if controls == 0 && c.NoControl == "" {
-		return reports.Fail, "no positive control was observed, so blocked results prove nothing"
-	}
-	return reports.Pass, ""
-}
-
-// Describe names observations compactly: "a/probe-0 -> b/probe-1 tcp/pod-ip: reachable (want blocked)".
-func Describe(obs []reports.Observation) string {
-	var b strings.Builder
-	for i, o := range obs {
-		if i == maxListed {
-			fmt.Fprintf(&b, "; and %d more", len(obs)-maxListed)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(DescribeOne(o))
-	}
-	return b.String()
-}
-
-// DescribeOne names one observation.
-func DescribeOne(o reports.Observation) string {
-	from := o.Actor.Identity
-	if o.Actor.Pod != "" {
-		from = o.Actor.Namespace + "/" + o.Actor.Pod
-	}
-	to := o.Target.Address
-	if o.Target.Name != "" {
-		to = o.Target.Namespace + "/" + o.Target.Name
-	}
-	return fmt.Sprintf("%s -> %s %s: %s (want %s)", from, to, o.Method, o.Observed, o.Expected)
 }
 
 // Registry holds the checks, by ID.
@@ -218,15 +141,4 @@ func (r *Registry) All() []Check {
 func (r *Registry) Get(id string) (Check, bool) {
 	c, ok := r.byID[id]
 	return c, ok
-}
-
-// InArea returns the checks of one area, ordered by ID.
-func (r *Registry) InArea(a Area) []Check {
-	var out []Check
-	for _, c := range r.All() {
-		if c.Area == a {
-			out = append(out, c)
-		}
-	}
-	return out
 }
