@@ -31,6 +31,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -730,26 +731,12 @@ func runInPod(ctx context.Context, env *checks.Env, sw *Sweep, mu *sync.Mutex, p
 		req.Calls = append(req.Calls, wire.APICall{ID: strconv.Itoa(i), Method: a.Req.Method, Path: a.Req.Path, Body: a.Req.Body,
 			DryRun: a.Req.DryRun, Auth: auth, Headers: a.Req.Headers, Watch: a.Req.Watch})
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode API probe request: %w", err)
-	}
 	ns, name, _ := strings.Cut(pod, "/")
 	ctx, cancel := context.WithTimeout(ctx, execTimeout)
 	defer cancel()
-	raw, err := env.ExecProbe(ctx, checks.ProbePod{Namespace: ns, Name: name}, in, "api")
-	mu.Lock()
-	sw.probeOutputs = append(sw.probeOutputs, raw)
-	mu.Unlock()
+	resp, err := recordingRunner(env, sw, mu).API(ctx, probing.Pod{Namespace: ns, Name: name}, req)
 	if err != nil {
 		return err
-	}
-	var resp wire.APIResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("API probe in %s printed something that is not an API response: %w", pod, err)
-	}
-	if resp.Version != wire.Version {
-		return fmt.Errorf("API probe in %s speaks contract version %d, this bulkhead %d: use the matching probe image", pod, resp.Version, wire.Version)
 	}
 	mu.Lock()
 	sw.PodTokens[pod] = resp.TokenMounted
@@ -765,6 +752,25 @@ func runInPod(ctx context.Context, env *checks.Env, sw *Sweep, mu *sync.Mutex, p
 		answers[i] = &r
 	}
 	return nil
+}
+
+// recordingRunner is the env's probe runner, recording every raw output
+// into sw.probeOutputs when it is the real exec (tests assert no secret
+// value reaches bulkhead's process).
+func recordingRunner(env *checks.Env, sw *Sweep, mu *sync.Mutex) probing.Runner {
+	r := env.Prober()
+	e, ok := r.(*probing.Exec)
+	if !ok {
+		return r
+	}
+	rec := *e
+	rec.Timeout = execTimeout
+	rec.Outputs = func(raw []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		sw.probeOutputs = append(sw.probeOutputs, raw)
+	}
+	return &rec
 }
 
 // processClients make the requests of bulkhead's own process: one HTTP
