@@ -157,8 +157,8 @@ func waitPaths(ctx context.Context, t *testing.T, paths []network.Path, reachabl
 			return false, nil
 		}
 		for _, r := range rs {
-			if (r.Last.Outcome == wire.Reachable) != reachable {
-				last = fmt.Sprintf("%s: %s", r.Path, r.Observed)
+			if (r.Last().Last.Outcome == wire.Reachable) != reachable {
+				last = fmt.Sprintf("%s: %s", r.Path, r.Last().Observed)
 				return false, nil
 			}
 		}
