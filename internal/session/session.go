@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
@@ -164,6 +165,12 @@ func (s *Session) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.env.Topology = top
+	// Every identity must be able to act in its own tenant, or its
+	// "denied" answers would mean nothing (a misspelled user is denied
+	// everything).
+	if err := actors.Of(s.env).Validate(ctx); err != nil {
+		return err
+	}
 	for _, t := range top.Tenants {
 		var ids []string
 		for _, id := range t.Identities {
