@@ -86,7 +86,8 @@ Tenant config (--config):
   - name: shared
     namespaces: [shared-services]
   probes:                                      # all optional
-    perNamespace: 1                            # probe pods per namespace (1-4)
+    perNamespace: 2                            # probe pods per namespace (1-4; one cannot prove
+                                               # paths into a tenant with one namespace)
     nodeSelector: {kubernetes.io/os: linux}
     tolerations: []
     services: false                            # also create a Service per probe pod
