@@ -43,14 +43,14 @@ func checkFeatures(cs []checks.Check) []types.Feature {
 	}
 	var out []types.Feature
 	for _, c := range cs {
-		f := features.New(c.ID+" "+c.Title).WithLabel(labelType, typeConformance)
+		f := features.New(c.Name()).WithLabel(labelType, typeConformance)
 		labels := checks.Labels(c, cat[c.ID])
 		for _, k := range slices.Sorted(maps.Keys(labels)) {
 			for _, v := range labels[k] {
 				f = f.WithLabel(k, v)
 			}
 		}
-		f = f.Assess(c.Proves, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		f = f.Assess(c.Name(), func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			res := h.session.Execute(ctx, c)
 			requireVerdict(t, res, reports.Pass)
 			return ctx

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead/reports"
@@ -28,13 +29,15 @@ const (
 // Check is one isolation property bulkhead proves by trying it.
 // A check never prints, never fails a test, never writes a report: it returns
 // observations, and Execute turns them into a verdict.
+//
+// A check's words (title, what it proves, severity, remediation, framework
+// mappings) live in one place, its control catalogue entry
+// (reports/catalogue/<area>.yaml); the Go value holds what runs.
 type Check struct {
-	// ID is stable across releases; reports, waivers and baselines key on it.
-	ID    string
-	Area  Area
-	Title string
-	// Proves is one sentence: what holds when this check passes.
-	Proves string
+	// ID is stable across releases; reports, waivers and baselines key on
+	// it, and it names the check's catalogue entry.
+	ID   string
+	Area Area
 	// Slow marks a check that costs more than a probe round or a handful of
 	// API calls; the "quick" profile leaves it out.
 	Slow bool
@@ -66,10 +69,32 @@ func Errorf(format string, args ...any) Outcome {
 	return Outcome{Err: fmt.Errorf(format, args...)}
 }
 
+// catalogue is the embedded control catalogue, read once.
+var catalogue = sync.OnceValues(reports.LoadCatalogue)
+
+// Control is c's catalogue entry (the zero Control if it has none, which
+// Register refuses).
+func (c Check) Control() reports.Control {
+	cat, err := catalogue()
+	if err != nil {
+		return reports.Control{}
+	}
+	return cat[c.ID]
+}
+
+// Title is the check's title, from its catalogue entry.
+func (c Check) Title() string { return c.Control().Title }
+
+// Proves says what holds when the check passes: its catalogue description.
+func (c Check) Proves() string { return c.Control().Description }
+
+// Name is "ID title", how test steps and progress lines name the check.
+func (c Check) Name() string { return c.ID + " " + c.Title() }
+
 // newResult is c's result, started now, with nothing observed or judged yet.
 func newResult(c Check) reports.CheckResult {
 	now := time.Now().UTC()
-	return reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves,
+	return reports.CheckResult{ID: c.ID, Title: c.Title(), Area: string(c.Area), Proves: c.Proves(),
 		Started: now, Finished: now, Observations: []reports.Observation{}}
 }
 
@@ -115,8 +140,11 @@ func (r *Registry) Register(cs ...Check) {
 		if _, dup := r.byID[c.ID]; dup {
 			panic("duplicate check ID " + c.ID)
 		}
-		if c.Run == nil || c.ID == "" || c.Area == "" || c.Title == "" {
+		if c.Run == nil || c.ID == "" || c.Area == "" {
 			panic("incomplete check " + c.ID)
+		}
+		if c.Title() == "" {
+			panic("check " + c.ID + " has no entry in the control catalogue (reports/catalogue/" + string(c.Area) + ".yaml)")
 		}
 		r.byID[c.ID] = c
 	}

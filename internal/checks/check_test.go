@@ -120,15 +120,16 @@ func TestDescribeBoundsTheList(t *testing.T) {
 func TestRegistryRejectsDuplicatesAndOrders(t *testing.T) {
 	run := func(context.Context, *Env) Outcome { return Outcome{} }
 	var r Registry
-	r.Register(Check{ID: "NET-002", Area: Network, Title: "t", Run: run}, Check{ID: "NET-001", Area: Network, Title: "t", Run: run},
-		Check{ID: "META-001", Area: Metadata, Title: "t", Run: run})
+	r.Register(Check{ID: "NET-002", Area: Network, Run: run}, Check{ID: "NET-001", Area: Network, Run: run},
+		Check{ID: "META-001", Area: Metadata, Run: run})
 	ids := []string{}
 	for _, c := range r.All() {
 		ids = append(ids, c.ID)
 	}
 	assert.Equal(t, []string{"META-001", "NET-001", "NET-002"}, ids)
-	assert.Panics(t, func() { r.Register(Check{ID: "NET-001", Area: Network, Title: "t", Run: run}) })
-	assert.Panics(t, func() { r.Register(Check{ID: "X", Area: Network, Title: "t"}) }, "a check without Run is incomplete")
+	assert.Panics(t, func() { r.Register(Check{ID: "NET-001", Area: Network, Run: run}) })
+	assert.Panics(t, func() { r.Register(Check{ID: "X", Area: Network}) }, "a check without Run is incomplete")
+	assert.Panics(t, func() { r.Register(Check{ID: "NET-999", Area: Network, Run: run}) }, "a check without a catalogue entry has no words")
 }
 
 func TestMemoComputesOncePerEnv(t *testing.T) {
@@ -179,10 +180,11 @@ func TestExecuteDoesNotJudgeAnInterruptedCheck(t *testing.T) {
 }
 
 func TestNotRunIsSkippedWithItsReason(t *testing.T) {
-	c := Check{ID: "X-1", Title: "t", Area: Network, Proves: "p"}
+	c := Check{ID: "NET-001", Area: Network}
 	res := NotRun(c, "not run: the run was interrupted before this check")
 	assert.Equal(t, reports.Skipped, res.Verdict)
 	assert.Equal(t, "not run: the run was interrupted before this check", res.Reason)
-	assert.Equal(t, []string{"X-1", "t", "network", "p"}, []string{res.ID, res.Title, res.Area, res.Proves})
+	assert.Equal(t, []string{"NET-001", "Cross-tenant traffic is blocked in both directions", "network"}, []string{res.ID, res.Title, res.Area})
+	assert.Contains(t, res.Proves, "No pod of one tenant", "the words come from the control catalogue")
 	assert.NotNil(t, res.Observations, "results.json gets [] rather than null")
 }

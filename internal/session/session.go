@@ -212,7 +212,7 @@ func (s *Session) handleLeftovers(ctx context.Context) error {
 
 // Execute runs one check and records its result.
 func (s *Session) Execute(ctx context.Context, c checks.Check) reports.CheckResult {
-	s.opts.Log.Debug("check", "id", c.ID, "title", c.Title)
+	s.opts.Log.Debug("check", "id", c.ID, "title", c.Title())
 	res := checks.Execute(ctx, c, s.env)
 	s.Record(res)
 	// Front ends show verdicts themselves (progress lines, test output).
