@@ -27,9 +27,22 @@ type Env struct {
 	// Probes runs batches in probe pods (the real exec, or a simulation in
 	// unit tests); Prober returns it, built from Kube when unset.
 	Probes probing.Runner
+	// Allow is what the user allowed beyond what is safe on any cluster.
+	Allow Allowances
 
 	mu   sync.Mutex
 	memo map[string]*memoEntry
+}
+
+// Allowances are what a run may do in tenant namespaces beyond what is
+// safe on a production cluster; each is a CLI flag.
+type Allowances struct {
+	// QuotaFill lets the quota checks fill a bring-your-own tenant's real
+	// quota up to its bound, for seconds (--allow-quota-fill). Off, they
+	// prove the bounds without consuming the tenant's headroom.
+	QuotaFill bool
+	// NoNodePorts keeps EXP-004 from publishing a NodePort (--no-node-ports).
+	NoNodePorts bool
 }
 
 // Timing bounds the waits of checks.
@@ -132,5 +145,5 @@ const ProbeContainer = "probe"
 // touching the run's shared results.
 func (env *Env) Derive() *Env {
 	return &Env{Kube: env.Kube, RunID: env.RunID, Topology: env.Topology, ProbeImage: env.ProbeImage,
-		Disposable: env.Disposable, Timing: env.Timing, Log: env.Log, Probes: env.Probes}
+		Disposable: env.Disposable, Timing: env.Timing, Log: env.Log, Probes: env.Probes, Allow: env.Allow}
 }

@@ -44,6 +44,8 @@ type Options struct {
 	// ProbesPerNamespace defaults to 2 (spread over nodes).
 	ProbesPerNamespace int
 	Timing             checks.Timing
+	// Allow is what the user allowed beyond what is safe on any cluster.
+	Allow checks.Allowances
 	// ReadyTimeout bounds the wait for probe pods and Service endpoints.
 	ReadyTimeout time.Duration
 	// CleanupTimeout bounds the wait for namespaces to be gone.
@@ -108,7 +110,7 @@ func New(opts Options) (*Session, error) {
 	}
 	s := &Session{opts: opts, applier: fixtures.NewApplier(opts.Clients)}
 	s.env = &checks.Env{Kube: opts.Clients, RunID: opts.RunID, ProbeImage: opts.ProbeImage,
-		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log}
+		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log, Allow: opts.Allow}
 	s.results = reports.Results{Schema: reports.Schema, Run: reports.RunInfo{
 		ID: opts.RunID, Bulkhead: opts.Build, Frontend: opts.Frontend, ProbeImage: opts.ProbeImage, Cluster: opts.Cluster,
 	}}
