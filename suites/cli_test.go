@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -129,7 +130,11 @@ func (b *byoTenants) render(t *testing.T, name string, data map[string]any) []by
 		"list":     func(s ...string) []string { return s },
 		"tenantOf": func(ns string) string { return strings.SplitN(ns, "-", 2)[0] },
 	}
-	tpl, err := template.New(name).Funcs(funcs).ParseFiles(filepath.Join("testdata", "byo", name))
+	path := filepath.Join("testdata", "byo", name)
+	if strings.Contains(name, "/") { // another set of testdata: "ordinary/tenants.yaml"
+		path = filepath.Join("testdata", name)
+	}
+	tpl, err := template.New(filepath.Base(path)).Funcs(funcs).ParseFiles(path)
 	require.NoError(t, err)
 	if data == nil {
 		data = map[string]any{}
@@ -161,8 +166,15 @@ func (b *byoTenants) run(t *testing.T, unschedulable bool, extra ...string) (int
 
 func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool, extra ...string) (int, string, string) {
 	t.Helper()
+	return b.runConfig(t, kubeconfig, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), extra...)
+}
+
+// runConfig runs `bulkhead run` with a tenant config file of the given
+// content; it returns the exit code, the output and the run ID.
+func (b *byoTenants) runConfig(t *testing.T, kubeconfig string, configYAML []byte, extra ...string) (int, string, string) {
+	t.Helper()
 	config := filepath.Join(b.dir, fmt.Sprintf("config-%d.yaml", time.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(config, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), 0o644))
+	require.NoError(t, os.WriteFile(config, configYAML, 0o644))
 	run := fixtures.NewRunID()
 	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
 		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports")}
@@ -232,8 +244,25 @@ func allAreas() string {
 	return strings.Join(areas, ",")
 }
 
-// assertNothingLeft checks that run left no namespace and no pod behind.
+// assertNothingLeft checks that run left nothing behind in the test's
+// tenants (see assertNothingLeftIn).
 func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run string) {
+	t.Helper()
+	b.assertNothingLeftIn(ctx, t, run, b.ns("blue-web"), b.ns("blue-api"), b.ns("green"))
+}
+
+// leftoverKinds are what a run may create in a tenant namespace.
+var leftoverKinds = []schema.GroupVersionResource{
+	{Version: "v1", Resource: "pods"}, {Version: "v1", Resource: "services"}, {Version: "v1", Resource: "secrets"},
+	{Version: "v1", Resource: "configmaps"}, {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Group: "apps", Version: "v1", Resource: "deployments"}, {Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+}
+
+// assertNothingLeftIn checks that run left no namespace of its own (that is
+// not being deleted) and no object of any kind it may create in namespaces.
+func (b *byoTenants) assertNothingLeftIn(ctx context.Context, t *testing.T, run string, namespaces ...string) {
 	t.Helper()
 	sel := metav1.ListOptions{LabelSelector: fixtures.RunSelector(run)}
 	nss, err := h.clients.Core.CoreV1().Namespaces().List(ctx, sel)
@@ -241,10 +270,16 @@ func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run st
 	for _, ns := range nss.Items {
 		assert.NotNil(t, ns.DeletionTimestamp, "namespace %s of run %s is left behind", ns.Name, run)
 	}
-	for _, ns := range []string{b.ns("blue-web"), b.ns("blue-api"), b.ns("green")} {
-		pods, err := h.clients.Core.CoreV1().Pods(ns).List(ctx, sel)
-		require.NoError(t, err)
-		assert.Empty(t, pods.Items, "pods of run %s left in %s", run, ns)
+	for _, ns := range namespaces {
+		for _, gvr := range leftoverKinds {
+			list, err := h.clients.Dynamic.Resource(gvr).Namespace(ns).List(ctx, sel)
+			require.NoError(t, err, "list %s in %s", gvr.Resource, ns)
+			for _, o := range list.Items {
+				if o.GetDeletionTimestamp() == nil {
+					t.Errorf("%s %s/%s of run %s is left behind", gvr.Resource, ns, o.GetName(), run)
+				}
+			}
+		}
 	}
 }
 
