@@ -22,6 +22,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/secrets"
 	"github.com/bulkhead-k8s/bulkhead/reports"
@@ -117,7 +118,7 @@ func noCanaryValueAnywhere() types.Feature {
 				assert.Equal(t, reports.Pass, res.Verdict, "%s: %s", res.ID, res.Reason)
 				results = append(results, res)
 			}
-			sweep, err := rbac.Shared(ctx, env)
+			sweep, err := apisweep.Shared(ctx, env)
 			require.NoError(t, err)
 			values := sweep.CanaryValues()
 			require.NotEmpty(t, values, "the sweep planted canaries")
@@ -143,7 +144,7 @@ func noCanaryValueAnywhere() types.Feature {
 			// features ran), against the run's canaries.
 			runRes := h.session.Results()
 			scanResults(t, &scan, "run results", runRes.Checks)
-			runSweep, err := rbac.Shared(ctx, h.session.Env())
+			runSweep, err := apisweep.Shared(ctx, h.session.Env())
 			require.NoError(t, err)
 			for i, out := range runSweep.ProbeOutputs() {
 				scan.add(fmt.Sprintf("run probe output %d", i), out)

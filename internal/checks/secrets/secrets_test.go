@@ -10,6 +10,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep/sweeptest"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -65,4 +67,106 @@ func TestDryRunPodIsRestricted(t *testing.T) {
 			psapi.LevelVersion{Level: psapi.LevelRestricted, Version: psapi.LatestVersion()}, &p.ObjectMeta, &p.Spec))
 		assert.True(t, res.Allowed, "restricted: %s: %s", res.ForbiddenReason(), res.ForbiddenDetail())
 	}
+}
+
+func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
+	s := sweeptest.BYO()
+	var streamTests, streamControls, podControls, podTests int
+	for _, a := range PodsPlan(s) {
+		own := a.Tenant == a.Target.Tenant
+		switch {
+		case a.Req.Exec != nil && own:
+			streamControls++
+			assert.Equal(t, reports.RoleControl, a.Role)
+			assert.Equal(t, apisweep.ExpectAuthorized, a.Expect, "no canary to read: the stream getting in is the control")
+			assert.True(t, a.IfReviewAllows, "only where the tenant's grant allows exec")
+			assert.Empty(t, a.Canary)
+		case a.Req.Exec != nil:
+			streamTests++
+			assert.Equal(t, apisweep.ExpectDenied, a.Expect)
+		case own:
+			podControls++
+			assert.Equal(t, reports.RoleControl, a.Role)
+			assert.True(t, a.IfReviewAllows)
+		default:
+			podTests++
+			assert.Equal(t, reports.RoleTest, a.Role)
+		}
+		if own {
+			first := s.Top.ProbesOf(a.Tenant)[0]
+			assert.Equal(t, first.Namespace, a.Target.Namespace, "controls use the tenant's first probe pod")
+			assert.Equal(t, first.Name, a.Target.Name)
+		}
+	}
+	assert.Equal(t, 2, streamControls, "each user into its own probe pod")
+	assert.Equal(t, 2, streamTests, "each user into the other tenant's first probe pod")
+	assert.Equal(t, 2*6, podControls)
+	// blue -> green's 2 pods, green -> blue's 4 pods, 6 requests each.
+	assert.Equal(t, (2+4)*6, podTests)
+
+	var readControls int
+	for _, a := range ReadPlan(s) {
+		if a.Req.Name != "" {
+			assert.Equal(t, s.Absent(), a.Req.Name, "no canary: reads by name address a Secret that does not exist")
+		}
+		assert.Empty(t, a.Canary)
+		if a.Role == reports.RoleControl {
+			readControls++
+			assert.True(t, a.IfReviewAllows)
+			assert.Equal(t, "list secrets", a.Req.Describe())
+		}
+	}
+	assert.Equal(t, 3, readControls, "each tenant lists its own apisweep.Secrets in each of its namespaces")
+}
+
+func TestSecretPlans(t *testing.T) {
+	s := sweeptest.Reference()
+	reads := ReadPlan(s)
+	var tests, controls int
+	labels := map[string]bool{}
+	for _, a := range reads {
+		if a.Role == reports.RoleTest {
+			tests++
+			assert.NotEqual(t, a.Tenant, a.Target.Tenant)
+			assert.Equal(t, "fp-"+a.Target.Tenant, a.Canary, "a returned canary is recognised")
+			labels[a.Req.Describe()] = true
+		} else {
+			controls++
+			assert.Equal(t, a.Tenant, a.Target.Tenant)
+			assert.Equal(t, apisweep.ExpectCanary, a.Expect)
+		}
+	}
+	assert.Equal(t, 2*2*8, tests)
+	assert.Equal(t, 2*2*3, controls)
+	for _, want := range []string{"get secrets", "list secrets", "list secrets (fieldSelector metadata.name)", "list secrets (labelSelector)",
+		"watch secrets (fieldSelector metadata.name)", "list secrets (all namespaces, fieldSelector metadata.namespace)",
+		"list secrets (all namespaces, labelSelector)", "watch secrets (all namespaces, fieldSelector metadata.namespace)"} {
+		assert.True(t, labels[want], want)
+	}
+
+	pods := PodsPlan(s)
+	var streams, podTests, tokenTests, podControls int
+	for _, a := range pods {
+		switch {
+		case a.Req.Exec != nil:
+			streams++
+			assert.Equal(t, apisweep.ViaImpersonation, a.Via, "only bulkhead's process opens exec streams")
+			assert.Equal(t, "bulkhead-api-x", a.Req.Exec.Pod)
+		case a.Role == reports.RoleTest && a.Req.Res == apisweep.Pods:
+			podTests++
+			assert.Contains(t, []string{"exec", "attach", "portforward"}, a.Req.Subresource)
+		case a.Role == reports.RoleTest:
+			tokenTests++
+		default:
+			podControls++
+		}
+		if a.Via == apisweep.ViaPod && a.Req.Subresource == "exec" {
+			assert.Nil(t, a.Req.Exec, "a pod sends exec without the stream")
+		}
+	}
+	assert.Equal(t, 4, streams, "each user: into the other's canary pod (test) and its own (control)")
+	// 2 tenants x 2 identities x 3 pods of the other x 6 requests.
+	assert.Equal(t, 2*2*3*6, podTests)
+	assert.Equal(t, 2*2, tokenTests)
+	assert.Positive(t, podControls)
 }

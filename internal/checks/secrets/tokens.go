@@ -3,8 +3,9 @@ package secrets
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
-	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -60,28 +61,23 @@ func tokenHygiene(ctx context.Context, env *checks.Env) checks.Outcome {
 			}
 		}
 	}
-	if !hasTest(out.Observations) {
+	if !apisweep.HasTest(out.Observations) {
 		return checks.Outcome{Skip: "no isolated tenant with probe pods or ServiceAccounts in this run"}
 	}
 	// The API probe pods asked for a token (a projected volume) and must
 	// have one, seen from inside them: in reference tenants, and in
 	// bulkhead's own control namespace (every run has one).
-	sw, err := rbac.Shared(ctx, env)
+	sw, err := apisweep.Shared(ctx, env)
 	if err != nil {
 		return checks.Outcome{Err: fmt.Errorf("run the API sweep: %w", err)}
 	}
-	pods := make([]string, 0, len(sw.PodTokens))
-	for pod := range sw.PodTokens {
-		pods = append(pods, pod)
-	}
-	sort.Strings(pods)
-	for _, pod := range pods {
+	for _, pod := range slices.Sorted(maps.Keys(sw.Pods)) {
 		ns, name, _ := strings.Cut(pod, "/")
 		if !strings.HasPrefix(name, "bulkhead-api-") {
 			continue // the anonymous probe asked for none
 		}
 		tn, _ := top.TenantOfNamespace(ns)
-		obs := tokenObservation(reports.RoleControl, Token, sw.PodTokens[pod])
+		obs := tokenObservation(reports.RoleControl, Token, sw.Pods[pod].TokenMounted)
 		obs.Actor = reports.Actor{Tenant: tn.Name, Namespace: ns, Pod: name}
 		obs.Target = reports.Target{Tenant: tn.Name, Namespace: ns, Name: name, Kind: "pod", Address: path.Join(wire.ServiceAccountDir, "token")}
 		obs.Method = "mounted ServiceAccount token (pod asks with a projected volume)"
@@ -91,15 +87,6 @@ func tokenHygiene(ctx context.Context, env *checks.Env) checks.Outcome {
 	}
 	out.Notes = append(out.Notes, defaultServiceAccounts(ctx, env)...)
 	return out
-}
-
-func hasTest(obs []reports.Observation) bool {
-	for _, o := range obs {
-		if o.Role == reports.RoleTest {
-			return true
-		}
-	}
-	return false
 }
 
 func tokenObservation(role reports.Role, expected string, mounted bool) reports.Observation {

@@ -1,0 +1,69 @@
+package apisweep_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep/sweeptest"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/secrets"
+	"github.com/bulkhead-k8s/bulkhead/reports"
+)
+
+// Both areas' planners register with the sweep when their packages load.
+var ids = []string{rbac.IDCrossNamespace, rbac.IDClusterScope, rbac.IDEscalation, rbac.IDAnonymous, secrets.IDRead, secrets.IDThroughPods}
+
+func TestPlanIsCompleteAndControlled(t *testing.T) {
+	var registered []string
+	for _, p := range apisweep.Planners() {
+		registered = append(registered, p.Check)
+	}
+	assert.Equal(t, ids, registered, "one planner per check, by ID")
+	byCheck := map[string][2]int{}
+	for _, a := range apisweep.Plan(sweeptest.Reference()) {
+		c := byCheck[a.Check]
+		if a.Role == reports.RoleTest {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		byCheck[a.Check] = c
+		assert.NotEmpty(t, a.Target.Address, "%s %s has an address", a.Check, a.Req.Describe())
+		if a.Via == apisweep.ViaNone {
+			assert.True(t, a.Review, "an attempt without a request is an access review")
+		}
+	}
+	for _, id := range ids {
+		assert.Positive(t, byCheck[id][0], "%s has tests", id)
+		assert.Positive(t, byCheck[id][1], "%s has positive controls", id)
+	}
+	assert.Len(t, byCheck, len(ids))
+}
+
+func TestPositiveControlsImpersonateASyntheticIdentityAndAreHarmless(t *testing.T) {
+	for name, s := range map[string]apisweep.Scope{"reference": sweeptest.Reference(), "bring-your-own": sweeptest.BYO()} {
+		var admin int
+		for _, a := range apisweep.Plan(s) {
+			if a.Via != apisweep.ViaAdmin {
+				assert.NotEqual(t, apisweep.PositiveControl.User, a.Identity.User)
+				continue
+			}
+			admin++
+			assert.Equal(t, reports.RoleControl, a.Role, "%s: only positive controls act as %s", name, apisweep.PositiveControl.User)
+			assert.Equal(t, apisweep.PositiveControl, a.Identity)
+			assert.Contains(t, a.Note, "impersonated by "+s.Runner, "the evidence names who impersonated it")
+			assert.NoError(t, apisweep.Harmless(a), "%s: %s", name, a.Req.Address())
+			if a.Req.Method != http.MethodGet {
+				assert.True(t, a.Req.DryRun, "%s: %s is a dry-run", name, a.Req.Address())
+			}
+			if a.Req.Subresource == "proxy" {
+				assert.Equal(t, "GET /api/v1/nodes/node-1/proxy/healthz", a.Req.Address())
+			}
+		}
+		assert.Equal(t, 2*7+2, admin, "%s: cluster-scoped requests, CSR approval and nodes/proxy", name)
+	}
+	assert.Equal(t, []string{"system:masters", "system:authenticated"}, apisweep.PositiveControl.Groups)
+}
