@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 )
@@ -16,9 +17,9 @@ import (
 // file the attempt names. A refusal comes back as the API server's Status,
 // which becomes a 403 answer. It returns the answer and the raw output
 // (tests assert no secret value is in it). The caller stamps the time.
-func execStream(ctx context.Context, env *checks.Env, a Attempt) (wire.APIResult, []byte) {
+func execStream(ctx context.Context, m *actors.Model, a Attempt) (wire.APIResult, []byte) {
 	var res wire.APIResult
-	c, err := env.Kube.Impersonate(a.Identity.User, a.Identity.Groups...)
+	as, err := m.Actor(a.Tenant, a.Req.Exec.Namespace, a.Identity)
 	if err != nil {
 		res.Error = err.Error()
 		return res, nil
@@ -26,7 +27,7 @@ func execStream(ctx context.Context, env *checks.Env, a Attempt) (wire.APIResult
 	in, _ := json.Marshal(wire.APIRequest{Calls: []wire.APICall{}, Files: []string{a.Req.Exec.File}})
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	out, err := c.Exec(ctx, a.Req.Exec.Namespace, a.Req.Exec.Pod, checks.ProbeContainer, []string{"/probe", "api"}, in)
+	out, err := as.Clients.Exec(ctx, a.Req.Exec.Namespace, a.Req.Exec.Pod, checks.ProbeContainer, []string{"/probe", "api"}, in)
 	if err != nil {
 		return execError(res, err), out
 	}

@@ -13,8 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/rest"
-
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
@@ -172,48 +171,15 @@ func recordingRunner(env *checks.Env, outputs *[][]byte) probing.Runner {
 	return &rec
 }
 
-// processClients make the requests of bulkhead's own process: one HTTP
-// client per identity, impersonating it.
+// processClients make the requests of bulkhead's own process, each as
+// the attempt's identity: a tenant's, or (ViaAdmin) the synthetic
+// PositiveControl; the identity model holds one HTTP client per identity.
 type processClients struct {
-	env *checks.Env
-
-	mu   sync.Mutex
-	http map[string]*httpActor
-}
-
-type httpActor struct {
-	client *http.Client
-	base   string
-	err    error
+	actors *actors.Model
 }
 
 func newProcessClients(env *checks.Env) *processClients {
-	return &processClients{env: env, http: map[string]*httpActor{}}
-}
-
-func (p *processClients) actor(a Attempt) *httpActor {
-	// Both ways impersonate: the tenant's identity, or (ViaAdmin) the
-	// synthetic PositiveControl identity.
-	key := a.Identity.User + "\x00" + strings.Join(a.Identity.Groups, "\x00")
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if h, ok := p.http[key]; ok {
-		return h
-	}
-	cfg := fastConfig(p.env.Kube.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: a.Identity.User, Groups: a.Identity.Groups}
-	h := &httpActor{}
-	h.client, h.err = rest.HTTPClientFor(cfg)
-	if h.err == nil {
-		u, _, err := rest.DefaultServerUrlFor(cfg)
-		if err != nil {
-			h.err = err
-		} else {
-			h.base = strings.TrimSuffix(u.String(), "/")
-		}
-	}
-	p.http[key] = h
-	return h
+	return &processClients{actors: actors.Of(env)}
 }
 
 // do makes one request from bulkhead's process, after the safety guard.
@@ -224,7 +190,7 @@ func (p *processClients) do(ctx context.Context, a Attempt) processAnswer {
 	case err != nil:
 		pa.result = wire.APIResult{Error: err.Error()}
 	case a.Req.Exec != nil:
-		pa.result, pa.output = execStream(ctx, p.env, a)
+		pa.result, pa.output = execStream(ctx, p.actors, a)
 	default:
 		pa.result = p.send(ctx, a)
 	}
@@ -236,9 +202,9 @@ func (p *processClients) do(ctx context.Context, a Attempt) processAnswer {
 // send makes one HTTP request as the attempt's identity.
 func (p *processClients) send(ctx context.Context, a Attempt) wire.APIResult {
 	var res wire.APIResult
-	h := p.actor(a)
-	if h.err != nil {
-		res.Error = "build client: " + h.err.Error()
+	h, err := p.actors.HTTP(a.Identity)
+	if err != nil {
+		res.Error = "build client: " + err.Error()
 		return res
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
@@ -255,7 +221,7 @@ func (p *processClients) send(ctx context.Context, a Attempt) wire.APIResult {
 	if len(a.Req.Body) > 0 {
 		body = bytes.NewReader(a.Req.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, a.Req.Method, h.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, a.Req.Method, h.Base+path, body)
 	if err != nil {
 		res.Error = "build request: " + err.Error()
 		return res
@@ -268,7 +234,7 @@ func (p *processClients) send(ctx context.Context, a Attempt) wire.APIResult {
 		}
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := h.client.Do(req)
+	resp, err := h.Client.Do(req)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -277,12 +243,4 @@ func (p *processClients) send(ctx context.Context, a Attempt) wire.APIResult {
 	res.Code = resp.StatusCode
 	wire.ReadAnswer(ctx, &res, resp.Body, a.Req.Watch)
 	return res
-}
-
-// fastConfig is a copy of cfg whose client-side rate limit does not
-// serialise the sweep (concurrency is bounded by the sweep itself).
-func fastConfig(cfg *rest.Config) *rest.Config {
-	c := rest.CopyConfig(cfg)
-	c.QPS, c.Burst = 1000, 1000
-	return c
 }
