@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,15 +45,26 @@ func TestClassify(t *testing.T) {
 		{wire.APIResult{Code: 500}, ClassServerError},
 		{wire.APIResult{Code: 503}, ClassServerError},
 	}
+	u := checks.Identity{User: "u"}
 	for _, c := range cases {
-		assert.Equal(t, c.want, Classify(c.r), "%d %s", c.r.Code, c.r.Message)
+		id := u
+		if strings.Contains(c.r.Message, "system:anonymous") {
+			id = checks.Identity{User: "system:anonymous"}
+		}
+		assert.Equal(t, c.want, Classify(c.r, id), "%d %s", c.r.Code, c.r.Message)
 	}
+	// A 403 is a deny of the identity tried only when it names it.
+	runner := wire.APIResult{Code: 403, Message: `users "u" is forbidden: User "system:serviceaccount:ops:bulkhead" cannot impersonate resource "users" in API group "" at the cluster scope`}
+	assert.Equal(t, ClassOtherSubject, Classify(runner, u))
+	assert.Equal(t, ClassOtherSubject, Classify(forbidden("alcie", "list", "secrets"), u))
+	esc := wire.APIResult{Code: 403, Message: `rolebindings.rbac.authorization.k8s.io "x" is forbidden: user "v" (groups=["g"]) is attempting to grant RBAC permissions not currently held:`}
+	assert.Equal(t, ClassOtherSubject, Classify(esc, u))
 }
 
 func TestJudge(t *testing.T) {
 	denied := &Review{Denied: false, Allowed: false}
 	allowed := &Review{Allowed: true, Reason: `RBAC: allowed by RoleBinding "tenant-admin/ns"`}
-	deny := Attempt{Review: true, Via: ViaImpersonation, Expect: ExpectDenied}
+	deny := Attempt{Review: true, Via: ViaImpersonation, Expect: ExpectDenied, Identity: checks.Identity{User: "u"}}
 	res := func(r wire.APIResult) *wire.APIResult { return &r }
 
 	v := Judge(deny, denied, res(forbidden("u", "list", "secrets")))
@@ -61,36 +73,56 @@ func TestJudge(t *testing.T) {
 	assert.Contains(t, v.Detail, "access review: denied")
 	assert.Contains(t, v.Detail, "HTTP 403 Forbidden")
 
+	// What contradicts a deny is a leak: the test fails.
 	for name, c := range map[string]struct {
 		rev      *Review
 		ans      wire.APIResult
 		observed string
 	}{
-		"review allows":      {allowed, forbidden("u", "list", "secrets"), "allowed by access review"},
-		"404 is not a pass":  {denied, wire.APIResult{Code: 404}, "authorized, not found (HTTP 404)"},
-		"500 is not a pass":  {denied, wire.APIResult{Code: 500}, "server error (HTTP 500)"},
-		"401 proves nothing": {denied, wire.APIResult{Code: 401}, "unauthenticated (HTTP 401)"},
-		"admission 403":      {denied, wire.APIResult{Code: 403, Message: "exceeded quota"}, "forbidden by admission, after authorization (HTTP 403)"},
-		"422 got through":    {denied, wire.APIResult{Code: 422}, "authorized, then rejected (HTTP 422)"},
-		"created":            {denied, wire.APIResult{Code: 201}, "allowed (HTTP 201)"},
-		"no answer":          {denied, wire.APIResult{Error: "EOF"}, "no answer"},
-		"review failed":      {&Review{Err: "boom"}, forbidden("u", "list", "secrets"), "access review failed"},
+		"review allows":                 {allowed, forbidden("u", "list", "secrets"), "allowed by access review"},
+		"404 is not a pass":             {denied, wire.APIResult{Code: 404}, "authorized, not found (HTTP 404)"},
+		"admission 403":                 {denied, wire.APIResult{Code: 403, Message: "exceeded quota"}, "forbidden by admission, after authorization (HTTP 403)"},
+		"422 got through":               {denied, wire.APIResult{Code: 422}, "authorized, then rejected (HTTP 422)"},
+		"created":                       {denied, wire.APIResult{Code: 201}, "allowed (HTTP 201)"},
+		"leak outranks a failed review": {&Review{Err: "boom"}, wire.APIResult{Code: 200}, "allowed (HTTP 200)"},
 	} {
 		v := Judge(deny, c.rev, &c.ans)
 		assert.False(t, v.OK, name)
+		assert.Empty(t, v.Unproven, "%s is a leak, not unproven", name)
 		assert.Equal(t, c.observed, v.Observed, name)
 	}
-	assert.Equal(t, "not tried", Judge(deny, denied, nil).Observed)
-	assert.Equal(t, "not reviewed", Judge(deny, nil, res(forbidden("u", "get", "x"))).Observed)
+	// What proves nothing either way leaves the test unproven.
+	for name, c := range map[string]struct {
+		rev      *Review
+		ans      *wire.APIResult
+		observed string
+	}{
+		"500":                       {denied, res(wire.APIResult{Code: 500}), "server error (HTTP 500)"},
+		"401":                       {denied, res(wire.APIResult{Code: 401}), "unauthenticated (HTTP 401)"},
+		"no answer":                 {denied, res(wire.APIResult{Error: "EOF"}), "no answer"},
+		"review failed":             {&Review{Err: "boom"}, res(forbidden("u", "list", "secrets")), "access review failed"},
+		"not tried":                 {denied, nil, "not tried"},
+		"not reviewed":              {nil, res(forbidden("u", "get", "x")), "not reviewed"},
+		"a 403 naming someone else": {denied, res(forbidden("system:serviceaccount:ops:bulkhead", "impersonate", "users")), `refused as another user (HTTP 403 names "system:serviceaccount:ops:bulkhead", not "u")`},
+	} {
+		v := Judge(deny, c.rev, c.ans)
+		assert.False(t, v.OK, name)
+		assert.NotEmpty(t, v.Unproven, name)
+		assert.Equal(t, c.observed, v.Observed, name)
+	}
+	o := Result{Attempt: Attempt{Role: reports.RoleTest}, Verdict: Judge(deny, denied, res(wire.APIResult{Code: 503}))}.Observation()
+	assert.Equal(t, reports.StatusUnproven, o.Status, "an inconclusive test is unproven in the evidence")
+	assert.Contains(t, o.Why, "server error")
 
 	// A review-only attempt needs no answer; a request-only one no review.
 	v = Judge(Attempt{Review: true, Via: ViaNone, Expect: ExpectDenied}, denied, nil)
 	assert.True(t, v.OK)
-	esc := Judge(Attempt{Via: ViaPod, Expect: ExpectDenied}, nil, res(wire.APIResult{Code: 403, Message: "is attempting to grant RBAC permissions not currently held"}))
+	esc := Judge(Attempt{Via: ViaPod, Expect: ExpectDenied, Identity: checks.Identity{User: "u"}}, nil,
+		res(wire.APIResult{Code: 403, Message: `user "u" (groups=["g"]) is attempting to grant RBAC permissions not currently held`}))
 	assert.True(t, esc.OK)
 	assert.Equal(t, "denied (escalation prevention)", esc.Observed)
 
-	ctl := Attempt{Review: true, Via: ViaPod, Expect: ExpectAuthorized}
+	ctl := Attempt{Review: true, Via: ViaPod, Expect: ExpectAuthorized, Identity: checks.Identity{User: "u"}}
 	for _, code := range []int{200, 201, 404, 405, 409, 422} {
 		assert.True(t, Judge(ctl, allowed, res(wire.APIResult{Code: code})).OK, "control %d", code)
 	}
@@ -113,7 +145,7 @@ func TestJudge(t *testing.T) {
 	assert.Contains(t, leak.Detail, "access review: allowed")
 	assert.Contains(t, leak.Detail, "holds the canary (value fingerprint "+fp+")")
 
-	anon := Attempt{Via: ViaAnonymous, Expect: ExpectRejected}
+	anon := Attempt{Via: ViaAnonymous, Expect: ExpectRejected, Identity: checks.Identity{User: "system:anonymous"}}
 	assert.True(t, Judge(anon, nil, res(wire.APIResult{Code: 401})).OK)
 	assert.True(t, Judge(anon, nil, res(wire.APIResult{Code: 403, Message: `forbidden: User "system:anonymous" cannot get path "/api"`})).OK)
 	assert.False(t, Judge(anon, nil, res(wire.APIResult{Code: 200})).OK)
@@ -211,9 +243,9 @@ func TestDiscoveryFilters(t *testing.T) {
 
 func TestExecErrorAndObservation(t *testing.T) {
 	r := execError(wire.APIResult{}, errors.New(`exec /probe in b/p: unable to upgrade connection: pods "p" is forbidden: User "u" cannot create resource "pods/exec" in API group "" in the namespace "b"`))
-	assert.Equal(t, ClassAuthzDenied, Classify(r))
+	assert.Equal(t, ClassAuthzDenied, Classify(r, checks.Identity{User: "u"}))
 	r = execError(wire.APIResult{}, errors.New("dial tcp: connection refused"))
-	assert.Equal(t, ClassNoAnswer, Classify(r))
+	assert.Equal(t, ClassNoAnswer, Classify(r, checks.Identity{User: "u"}))
 
 	sa := checks.ServiceAccountIdentity("bh-k3x9q-a", "bulkhead-probe")
 	s := Scope{RunID: run, TokenPods: map[string]string{sa.ServiceAccount: "bulkhead-api-x"}}

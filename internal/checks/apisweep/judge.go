@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 )
 
@@ -13,12 +15,17 @@ import (
 type Class string
 
 const (
-	// ClassAuthzDenied: 403 from the authorizer ("... is forbidden: User
-	// "x" cannot list resource ...").
+	// ClassAuthzDenied: 403 from the authorizer for the identity tried
+	// ("... is forbidden: User "x" cannot list resource ...").
 	ClassAuthzDenied Class = "denied by authorization"
-	// ClassEscalation: 403 from RBAC's escalation prevention ("... is
-	// attempting to grant RBAC permissions not currently held").
+	// ClassEscalation: 403 from RBAC's escalation prevention for the
+	// identity tried ("user "x" ... is attempting to grant RBAC
+	// permissions not currently held").
 	ClassEscalation Class = "denied by escalation prevention"
+	// ClassOtherSubject: an authorization 403 that names someone else (the
+	// runner, refused the impersonation of the identity): it says nothing
+	// about the identity's rights.
+	ClassOtherSubject Class = "refused as another user"
 	// ClassAdmission: any other 403 (Pod Security, quota, a webhook): the
 	// request got past authorization.
 	ClassAdmission Class = "forbidden by admission, after authorization"
@@ -46,8 +53,11 @@ var (
 	escalation  = regexp.MustCompile(`(?s)is attempting to grant RBAC permissions not currently held`)
 )
 
-// Classify says what an answer means for authorization.
-func Classify(r wire.APIResult) Class {
+// Classify says what an answer to a request made as id means for
+// authorization. A 403 counts as the authorizer's (or escalation
+// prevention's) refusal only when it names id: a 403 naming another user
+// is bulkhead's runner refused the impersonation of id.
+func Classify(r wire.APIResult, id checks.Identity) Class {
 	switch {
 	case r.Code == 0:
 		return ClassNoAnswer
@@ -55,9 +65,13 @@ func Classify(r wire.APIResult) Class {
 		return ClassAllowed
 	case r.Code == 401:
 		return ClassUnauthenticated
-	case r.Code == 403 && escalation.MatchString(r.Message):
-		return ClassEscalation
-	case r.Code == 403 && authzDenied.MatchString(r.Message):
+	case r.Code == 403 && (escalation.MatchString(r.Message) || authzDenied.MatchString(r.Message)):
+		if !actors.DeniesIdentity(r.Message, id) {
+			return ClassOtherSubject
+		}
+		if escalation.MatchString(r.Message) {
+			return ClassEscalation
+		}
 		return ClassAuthzDenied
 	case r.Code == 403:
 		return ClassAdmission
@@ -72,7 +86,7 @@ func Classify(r wire.APIResult) Class {
 }
 
 // denied reports whether c is a denial by authorization (RBAC or its
-// escalation prevention).
+// escalation prevention) of the identity tried.
 func (c Class) denied() bool { return c == ClassAuthzDenied || c == ClassEscalation }
 
 // authorized reports whether c proves the request got past authorization.
@@ -82,6 +96,12 @@ func (c Class) authorized() bool {
 		return true
 	}
 	return false
+}
+
+// inconclusive reports whether c says nothing about the identity's rights:
+// no answer, a server error, a refusal of someone else.
+func (c Class) inconclusive() bool {
+	return c == ClassNoAnswer || c == ClassServerError || c == ClassOtherSubject
 }
 
 // Expect is what an attempt must show.
@@ -141,32 +161,50 @@ func (r Review) String() string {
 
 // Verdict is the judgement of one attempt.
 type Verdict struct {
-	OK       bool
+	OK bool
+	// Unproven says why an attempt that did not match its expectation
+	// shows no leak either (no answer, a server error, a refusal of
+	// someone else): the test is unproven, not failed.
+	Unproven string
 	Observed string
 	Detail   string
 }
 
+// outcome is what one part of the evidence (the access review, the real
+// request) shows.
+type outcome int
+
+const (
+	matched outcome = iota
+	inconclusive
+	contradicted
+)
+
 // Judge decides whether an attempt's access review and real answer match
-// its expectation. Both parts must match. Observed names what the real
-// request showed when it does not match (what came back is the stronger
-// evidence), else what the access review said, or the expectation when all
-// match; Detail has both.
+// its expectation. Both parts must match. A part that contradicts it (the
+// review allows, the request got past authorization) outweighs one that
+// proves nothing (no answer, a server error, a 403 naming someone else):
+// the first is a leak, the second leaves the attempt unproven. Observed
+// names what the real request showed when it does not match (what came
+// back is the stronger evidence), else what the access review said, or the
+// expectation when all match; Detail has both.
 func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
 	var details []string
-	var reviewFail, realFail string
+	review, real := matched, matched
+	var reviewWord, realWord string
 	if a.Review {
 		switch {
 		case rev == nil:
-			reviewFail = "not reviewed"
+			review, reviewWord = inconclusive, "not reviewed"
 		case rev.Err != "":
-			reviewFail = "access review failed"
+			review, reviewWord = inconclusive, "access review failed"
 		case a.Expect == ExpectAuthorized || a.Expect == ExpectCanary:
 			if !rev.Allowed {
-				reviewFail = "denied by access review"
+				review, reviewWord = contradicted, "denied by access review"
 			}
 		default:
 			if rev.Allowed {
-				reviewFail = "allowed by access review"
+				review, reviewWord = contradicted, "allowed by access review"
 			}
 		}
 		if rev != nil {
@@ -175,11 +213,9 @@ func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
 	}
 	if a.Via != ViaNone {
 		if ans == nil {
-			realFail = "not tried"
+			real, realWord = inconclusive, "not tried"
 		} else {
-			if word, good := judgeAnswer(a, *ans); !good {
-				realFail = word
-			}
+			realWord, real = judgeAnswer(a, *ans)
 			details = append(details, "request "+a.Via.describe()+": "+describeAnswer(*ans))
 			if a.Canary != "" && slices.Contains(ans.SecretValues, a.Canary) {
 				details = append(details, "the answer holds the canary (value fingerprint "+a.Canary+")")
@@ -189,13 +225,17 @@ func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
 	if a.Note != "" {
 		details = append(details, a.Note)
 	}
-	v := Verdict{OK: reviewFail == "" && realFail == "", Detail: strings.Join(details, "; ")}
+	v := Verdict{OK: review == matched && real == matched, Detail: strings.Join(details, "; ")}
 	switch {
-	case realFail != "":
-		v.Observed = realFail
-	case reviewFail != "":
-		v.Observed = reviewFail
-	case ans != nil && a.Expect == ExpectDenied && Classify(*ans) == ClassEscalation:
+	case real == contradicted:
+		v.Observed = realWord
+	case review == contradicted:
+		v.Observed = reviewWord
+	case real == inconclusive:
+		v.Observed, v.Unproven = realWord, "the request proves nothing: "+realWord
+	case review == inconclusive:
+		v.Observed, v.Unproven = reviewWord, reviewWord
+	case ans != nil && a.Expect == ExpectDenied && Classify(*ans, a.Identity) == ClassEscalation:
 		v.Observed = "denied (escalation prevention)"
 	default:
 		v.Observed = string(a.Expect)
@@ -204,36 +244,52 @@ func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
 }
 
 // judgeAnswer judges the real request's answer alone.
-func judgeAnswer(a Attempt, ans wire.APIResult) (string, bool) {
-	c := Classify(ans)
+func judgeAnswer(a Attempt, ans wire.APIResult) (string, outcome) {
+	c := Classify(ans, a.Identity)
 	word := fmt.Sprintf("%s (HTTP %d)", c, ans.Code)
-	if c == ClassNoAnswer {
+	switch c {
+	case ClassNoAnswer:
 		word = "no answer"
+	case ClassOtherSubject:
+		word = fmt.Sprintf("%s (HTTP 403 names %q, not %q)", c, actors.DeniedSubject(ans.Message), a.Identity.User)
+	}
+	// when decides: ok matches, leak contradicts, anything else proves
+	// nothing.
+	when := func(ok, leak bool) outcome {
+		switch {
+		case ok:
+			return matched
+		case leak:
+			return contradicted
+		}
+		return inconclusive
 	}
 	switch a.Expect {
 	case ExpectDenied:
 		if c == ClassAllowed && a.Canary != "" && slices.Contains(ans.SecretValues, a.Canary) {
-			return fmt.Sprintf("allowed (HTTP %d): canary value returned", ans.Code), false
+			return fmt.Sprintf("allowed (HTTP %d): canary value returned", ans.Code), contradicted
 		}
-		return word, c.denied()
-	case ExpectAuthorized:
-		return word, c.authorized()
+		// A 401 to an identity that authenticates elsewhere in the run is
+		// no deny either; it proves nothing about authorization.
+		return word, when(c.denied(), c.authorized())
 	case ExpectRejected:
-		return word, c == ClassUnauthenticated || c == ClassAuthzDenied
+		return word, when(c == ClassUnauthenticated || c == ClassAuthzDenied, c.authorized())
 	case ExpectUnauthenticated:
-		return word, c == ClassUnauthenticated
+		return word, when(c == ClassUnauthenticated, c.authorized() || c.denied())
+	case ExpectAuthorized:
+		return word, when(c.authorized(), c.denied() || c == ClassUnauthenticated)
 	case ExpectAnswered:
-		return word, ans.Code != 0
+		return word, when(ans.Code != 0, false)
 	case ExpectCanary:
 		if c != ClassAllowed {
-			return word, false
+			return word, when(false, true)
 		}
 		if !slices.Contains(ans.SecretValues, a.Canary) {
-			return fmt.Sprintf("allowed (HTTP %d), canary not in the answer", ans.Code), false
+			return fmt.Sprintf("allowed (HTTP %d), canary not in the answer", ans.Code), contradicted
 		}
-		return "reads canary", true
+		return "reads canary", matched
 	}
-	return "unknown expectation " + string(a.Expect), false
+	return "unknown expectation " + string(a.Expect), contradicted
 }
 
 // describeAnswer is an answer in evidence words; never a body.

@@ -32,5 +32,8 @@ func (r Result) Observation() reports.Observation {
 	if r.Answer != nil {
 		o.LatencyMS = r.Answer.LatencyMS
 	}
+	if r.Role == reports.RoleTest && !r.OK && r.Unproven != "" {
+		o.Status, o.Why = reports.StatusUnproven, r.Unproven
+	}
 	return o
 }
