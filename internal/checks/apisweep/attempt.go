@@ -74,10 +74,10 @@ type Attempt struct {
 	// Canary is the fingerprint of the canary value the answer must (or
 	// must not) hold.
 	Canary string
-	// IfReviewAllows marks a positive control that only counts when the
-	// access review allows it: the identity's own grant decides which of
-	// its own-namespace requests prove the path works.
-	IfReviewAllows bool
+	// Needs (a test) are the facts its "denied" rests on; Proves (a
+	// control) the facts it shows when it passes. Judge matches them (see
+	// checks.Judge and proof.go).
+	Needs, Proves []string
 	// Note explains something about the attempt for evidence.
 	Note string
 }

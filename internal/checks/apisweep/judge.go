@@ -235,8 +235,8 @@ func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
 		v.Observed, v.Unproven = realWord, "the request proves nothing: "+realWord
 	case review == inconclusive:
 		v.Observed, v.Unproven = reviewWord, reviewWord
-	case ans != nil && a.Expect == ExpectDenied && Classify(*ans, a.Identity) == ClassEscalation:
-		v.Observed = "denied (escalation prevention)"
+	case ans != nil:
+		v.Observed = realWord
 	default:
 		v.Observed = string(a.Expect)
 	}
@@ -253,16 +253,21 @@ func judgeAnswer(a Attempt, ans wire.APIResult) (string, outcome) {
 	case ClassOtherSubject:
 		word = fmt.Sprintf("%s (HTTP 403 names %q, not %q)", c, actors.DeniedSubject(ans.Message), a.Identity.User)
 	}
+	// matchedWord is how a matching answer reads in evidence.
+	matchedWord := string(a.Expect)
+	if c == ClassEscalation {
+		matchedWord = "denied (escalation prevention)"
+	}
 	// when decides: ok matches, leak contradicts, anything else proves
 	// nothing.
-	when := func(ok, leak bool) outcome {
+	when := func(ok, leak bool) (string, outcome) {
 		switch {
 		case ok:
-			return matched
+			return matchedWord, matched
 		case leak:
-			return contradicted
+			return word, contradicted
 		}
-		return inconclusive
+		return word, inconclusive
 	}
 	switch a.Expect {
 	case ExpectDenied:
@@ -271,18 +276,18 @@ func judgeAnswer(a Attempt, ans wire.APIResult) (string, outcome) {
 		}
 		// A 401 to an identity that authenticates elsewhere in the run is
 		// no deny either; it proves nothing about authorization.
-		return word, when(c.denied(), c.authorized())
+		return when(c.denied(), c.authorized())
 	case ExpectRejected:
-		return word, when(c == ClassUnauthenticated || c == ClassAuthzDenied, c.authorized())
+		return when(c == ClassUnauthenticated || c == ClassAuthzDenied, c.authorized())
 	case ExpectUnauthenticated:
-		return word, when(c == ClassUnauthenticated, c.authorized() || c.denied())
+		return when(c == ClassUnauthenticated, c.authorized() || c.denied())
 	case ExpectAuthorized:
-		return word, when(c.authorized(), c.denied() || c == ClassUnauthenticated)
+		return when(c.authorized(), c.denied() || c == ClassUnauthenticated)
 	case ExpectAnswered:
-		return word, when(ans.Code != 0, false)
+		return when(ans.Code != 0, false)
 	case ExpectCanary:
 		if c != ClassAllowed {
-			return word, when(false, true)
+			return word, contradicted
 		}
 		if !slices.Contains(ans.SecretValues, a.Canary) {
 			return fmt.Sprintf("allowed (HTTP %d), canary not in the answer", ans.Code), contradicted

@@ -2,10 +2,13 @@ package apisweep_test
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep/sweeptest"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
@@ -66,4 +69,49 @@ func TestPositiveControlsImpersonateASyntheticIdentityAndAreHarmless(t *testing.
 		assert.Equal(t, 2*7+2, admin, "%s: cluster-scoped requests, CSR approval and nodes/proxy", name)
 	}
 	assert.Equal(t, []string{"system:masters", "system:authenticated"}, apisweep.PositiveControl.Groups)
+}
+
+// Every test's "denied" rests on facts a control of the same check
+// proves, however much or little the identities' grants hold; and no
+// control of a tenant identity asks for a right its grant does not hold.
+func TestEveryNeedIsProvedByAControlOfItsCheck(t *testing.T) {
+	for name, scope := range map[string]func() apisweep.Scope{"reference": sweeptest.Reference, "bring-your-own": sweeptest.BYO} {
+		grants := map[string]func(apisweep.Scope) apisweep.Grants{
+			"every right":               func(apisweep.Scope) apisweep.Grants { return nil },
+			"read-only ServiceAccounts": func(s apisweep.Scope) apisweep.Grants { return sweeptest.ReadOnlyServiceAccounts(s) },
+			"only list pods":            func(s apisweep.Scope) apisweep.Grants { return sweeptest.Only(s, actors.List("pods")) },
+			"only create configmaps":    func(s apisweep.Scope) apisweep.Grants { return sweeptest.Only(s, actors.Create("configmaps")) },
+		}
+		for gname, g := range grants {
+			s := scope()
+			s.Grants = g(s)
+			plan := apisweep.Plan(s)
+			proves := map[string]map[string]bool{}
+			for _, a := range plan {
+				if a.Role != reports.RoleControl {
+					continue
+				}
+				if proves[a.Check] == nil {
+					proves[a.Check] = map[string]bool{}
+				}
+				for _, k := range a.Proves {
+					proves[a.Check][k] = true
+				}
+				if slices.ContainsFunc(s.Actors(), func(t checks.Tenant) bool { return t.Name == a.Tenant }) {
+					assert.True(t, s.May(a.Identity, a.Req.Namespace, apisweep.RightOf(a.Req)),
+						"%s, %s: %s control %s %s asks for a right its grant does not hold", name, gname, a.Check, a.Identity.User, a.Req.Describe())
+				}
+			}
+			for _, a := range plan {
+				if a.Role != reports.RoleTest {
+					continue
+				}
+				assert.NotEmpty(t, a.Needs, "%s, %s: %s test %s rests on nothing", name, gname, a.Check, a.Req.Describe())
+				for _, k := range a.Needs {
+					assert.True(t, proves[a.Check][k], "%s, %s: %s test %s %s needs %q, which no control of the check proves",
+						name, gname, a.Check, a.Identity.User, a.Req.Describe(), k)
+				}
+			}
+		}
+	}
 }

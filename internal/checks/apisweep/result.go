@@ -28,6 +28,7 @@ func (r Result) Observation() reports.Observation {
 	o := reports.Observation{
 		Role: r.Role, Actor: actor, Target: r.Target, Method: r.Req.Describe(),
 		Expected: string(r.Expect), Observed: r.Observed, OK: r.OK, Detail: r.Detail, Attempts: 1, At: r.At,
+		Needs: r.Needs, Proves: r.Proves,
 	}
 	if r.Answer != nil {
 		o.LatencyMS = r.Answer.LatencyMS

@@ -35,6 +35,9 @@ type Scope struct {
 	AnonymousPod string
 	// AnonymousTenant is the tenant whose namespace holds AnonymousPod.
 	AnonymousTenant string
+	// Grants says which rights the identities hold (the identity model);
+	// plans make own-namespace controls only of what a grant holds.
+	Grants Grants
 	// Runner is bulkhead's own user name (the runner, who impersonates
 	// PositiveControl), for evidence.
 	Runner string

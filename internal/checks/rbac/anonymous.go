@@ -58,6 +58,11 @@ func AnonymousPlan(s apisweep.Scope) []apisweep.Attempt {
 	if acts := s.Actors(); len(acts) > 0 {
 		target = acts[0].Namespaces[0]
 	}
+	// Every refusal rests on the pod reaching the API server (the public
+	// endpoints answer it) and on a token being what makes the difference
+	// (the same namespace's pod with one is served /api).
+	reach := "the API server answers pod " + s.AnonymousPod + " on its public endpoints"
+	served := "a pod with a ServiceAccount token in " + ns + " is served /api"
 	var out []apisweep.Attempt
 	for _, auth := range []wire.APIAuth{wire.AuthNone, wire.AuthInvalid} {
 		id, expect, review := AnonymousIdentity, apisweep.ExpectRejected, true
@@ -66,7 +71,7 @@ func AnonymousPlan(s apisweep.Scope) []apisweep.Attempt {
 		}
 		for _, req := range anonymousRequests(target) {
 			out = append(out, apisweep.Attempt{Check: check, Role: reports.RoleTest, Tenant: s.AnonymousTenant, Identity: id,
-				Review: review, Via: apisweep.ViaAnonymous, Auth: auth, Req: req, Expect: expect,
+				Review: review, Via: apisweep.ViaAnonymous, Auth: auth, Req: req, Expect: expect, Needs: []string{reach, served},
 				Target: reports.Target{Tenant: s.TenantOfNamespace(req.Namespace), Namespace: req.Namespace, Kind: kindOf(req), Address: req.Address()}})
 		}
 	}
@@ -74,7 +79,7 @@ func AnonymousPlan(s apisweep.Scope) []apisweep.Attempt {
 		req := apisweep.Request{Verb: "get", NonResourcePath: p, Method: http.MethodGet, Path: p}
 		out = append(out, apisweep.Attempt{Check: check, Role: reports.RoleControl, Tenant: s.AnonymousTenant, Identity: AnonymousIdentity,
 			Via: apisweep.ViaAnonymous, Auth: wire.AuthNone, Req: req, Expect: apisweep.ExpectAnswered, Target: reports.Target{Address: req.Address()},
-			Note: "public endpoint: any answer shows the API server is reachable from the pod"})
+			Proves: []string{reach}, Note: "public endpoint: any answer shows the API server is reachable from the pod"})
 	}
 	// The same pod's namespace with a token: /api is served to
 	// authenticated clients, so the anonymous refusals are about credentials.
@@ -89,7 +94,9 @@ func AnonymousPlan(s apisweep.Scope) []apisweep.Attempt {
 	for _, sa := range sas {
 		sans, name, _ := strings.Cut(sa, "/")
 		req := apisweep.Request{Verb: "get", NonResourcePath: "/api", Method: http.MethodGet, Path: "/api"}
-		out = append(out, s.Try(check, reports.RoleControl, t, checks.ServiceAccountIdentity(sans, name), req, apisweep.ExpectAuthorized, reports.Target{Address: "/api"}))
+		a := s.Try(check, reports.RoleControl, t, checks.ServiceAccountIdentity(sans, name), req, apisweep.ExpectAuthorized, reports.Target{Address: "/api"})
+		a.Proves = []string{served}
+		out = append(out, a)
 	}
 	return out
 }

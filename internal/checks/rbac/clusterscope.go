@@ -1,7 +1,6 @@
 package rbac
 
 import (
-	"net/http"
 	"slices"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
@@ -32,11 +31,12 @@ var (
 )
 
 // ClusterScopePlan (RBAC-002): no identity of an isolated tenant writes any
-// of ClusterScoped the API server serves; reference tenants, whose policy grants no
-// cluster-scoped read, cannot read them either. Positive controls: the
-// same requests as PositiveControl get past authorization, and
-// every identity can make a request its grant allows (a self access
-// review), so its denials are not failures to authenticate.
+// of ClusterScoped the API server serves; reference tenants, whose policy
+// grants no cluster-scoped read, cannot read them either. Each denial rests
+// on two controls: the same verb and resource getting past authorization
+// as PositiveControl (the path exists), and the identity being authorized
+// for a request its grant allows in its own namespace (it is no
+// misspelled or rights-less identity).
 func ClusterScopePlan(s apisweep.Scope) []apisweep.Attempt {
 	check := IDClusterScope
 	served, _ := ServedClusterScoped(s.ClusterResources)
@@ -50,20 +50,19 @@ func ClusterScopePlan(s apisweep.Scope) []apisweep.Attempt {
 				}
 				for _, verb := range verbs {
 					req := apisweep.ResourceRequest(res, verb, "", clusterObjectName(s, t, res, verb), s.Labels())
-					out = append(out, s.Try(check, reports.RoleTest, t, id, req, apisweep.ExpectDenied,
-						reports.Target{Kind: res.GroupResource()}))
+					out = append(out, s.Test(check, t, id, req, apisweep.ExpectDenied, reports.Target{Kind: res.GroupResource()},
+						apisweep.ActsKey(id), apisweep.AdminKey(apisweep.RightOf(req))))
 				}
 			}
-			ssar := apisweep.Request{Verb: "create", Res: apisweep.SARs, Method: http.MethodPost, Path: apisweep.SARs.Collection(""),
-				Body: apisweep.Body(map[string]any{"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-					"spec": map[string]any{"resourceAttributes": map[string]any{"namespace": apisweep.OwnNamespace(t, id), "verb": "get", "resource": "pods"}}})}
-			out = append(out, s.Try(check, reports.RoleControl, t, id, ssar, apisweep.ExpectAuthorized, reports.Target{Kind: apisweep.SARs.GroupResource()}))
+			if c, ok := s.OwnControl(check, t, id); ok {
+				out = append(out, c)
+			}
 		}
 	}
 	for _, res := range served {
 		for _, verb := range append(slices.Clone(clusterReads), clusterWrites...) {
 			req := apisweep.ResourceRequest(res, verb, "", s.Absent(), s.Labels())
-			out = append(out, s.AsPositiveControl(check, req, reports.Target{Kind: res.GroupResource()}))
+			out = append(out, s.AdminControl(check, req, reports.Target{Kind: res.GroupResource()}))
 		}
 	}
 	return out

@@ -4,64 +4,63 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
-// Known apisweep.ClusterRoles that grant (much) more than a tenant admin holds.
+// Known ClusterRoles that grant (much) more than a tenant admin holds.
 var escalationTargets = []string{"cluster-admin", "admin"}
 
 // EscalationPlan (RBAC-003): tenants cannot bind or create roles beyond
 // their own grant, use the bind, escalate, impersonate and approve verbs,
-// mint tokens for other tenants' apisweep.ServiceAccounts, or reach nodes/proxy.
+// mint tokens for other tenants' ServiceAccounts, or reach nodes/proxy.
 // Positive controls: binding and creating roles within their grant and
-// minting their own ServiceAccount's token work; apisweep.PositiveControl gets
-// through to nodes/proxy and CSR approval.
+// minting their own ServiceAccount's token (where the grant holds them), a
+// request its grant allows, and PositiveControl getting through to
+// nodes/proxy and CSR approval.
 func EscalationPlan(s apisweep.Scope) []apisweep.Attempt {
 	check := IDEscalation
 	var out []apisweep.Attempt
 	for _, t := range s.Actors() {
 		for _, id := range t.Identities {
 			own := apisweep.OwnNamespace(t, id)
-			test := func(req apisweep.Request, target reports.Target) apisweep.Attempt {
-				return s.Try(check, reports.RoleTest, t, id, req, apisweep.ExpectDenied, target)
+			acts := apisweep.ActsKey(id)
+			test := func(req apisweep.Request, expect apisweep.Expect, target reports.Target, needs ...string) apisweep.Attempt {
+				return s.Test(check, t, id, req, expect, target, needs...)
 			}
-			// realOnly: the access review for "create rolebindings/roles"
-			// would allow it (the tenant manages its own RBAC); escalation
-			// prevention must refuse the request itself, so the real request
-			// carries the test, and the bind and escalate verbs are asked on
-			// their own.
-			realOnly := func(req apisweep.Request, target reports.Target) apisweep.Attempt {
-				a := test(req, target)
+			bindProof := s.Proof(id, own, rightCreate(apisweep.RoleBindings))
+			roleProof := s.Proof(id, own, rightCreate(apisweep.Roles))
+			ownTarget := reports.Target{Tenant: t.Name, Namespace: own}
+
+			// Binding powerful ClusterRoles in its own namespace, and creating
+			// Roles that hold more than the tenant does: the access review of
+			// "create" would allow it (the tenant manages its own RBAC), so
+			// the real request carries the test (escalation prevention must
+			// refuse it), and the bind and escalate verbs are asked on their
+			// own.
+			realOnly := func(req apisweep.Request, target reports.Target, needs string) apisweep.Attempt {
+				a := test(req, apisweep.ExpectDenied, target, needs)
 				a.Review = false
 				return a
 			}
-			control := func(req apisweep.Request, target reports.Target) apisweep.Attempt {
-				a := s.Try(check, reports.RoleControl, t, id, req, apisweep.ExpectAuthorized, target)
-				a.IfReviewAllows = true
-				return a
-			}
-			ownTarget := reports.Target{Tenant: t.Name, Namespace: own}
-
-			// Binding powerful apisweep.ClusterRoles in its own namespace.
 			for _, cr := range escalationTargets {
 				out = append(out,
-					realOnly(roleBindingRequest(s, own, "ClusterRole", cr), withKind(ownTarget, "rolebindings", cr)),
-					test(apisweep.ReviewOnly(apisweep.ClusterRoles, "bind", "", own, cr), withKind(ownTarget, "clusterroles", cr)))
+					realOnly(roleBindingRequest(s, id, own, "ClusterRole", cr, "ClusterRole "+cr), withKind(ownTarget, "rolebindings", cr), bindProof),
+					test(apisweep.ReviewOnly(apisweep.ClusterRoles, "bind", "", own, cr), apisweep.ExpectDenied, withKind(ownTarget, "clusterroles", cr), bindProof))
 			}
-			// Creating apisweep.Roles that hold more than the tenant does.
 			out = append(out, realOnly(roleRequest(s, own, "everything", []map[string]any{{"apiGroups": []string{"*"}, "resources": []string{"*"}, "verbs": []string{"*"}}}),
-				withKind(ownTarget, "roles", "")))
+				withKind(ownTarget, "roles", ""), roleProof))
 			if t.Reference {
 				// The reference tenant-admin Role only reads NetworkPolicies.
 				out = append(out, realOnly(roleRequest(s, own, "networkpolicy writer", []map[string]any{{"apiGroups": []string{"networking.k8s.io"}, "resources": []string{"networkpolicies"}, "verbs": []string{"create", "delete"}}}),
-					withKind(ownTarget, "roles", "")))
+					withKind(ownTarget, "roles", ""), roleProof))
 			}
 			out = append(out,
-				test(apisweep.ReviewOnly(apisweep.Roles, "escalate", "", own, ""), withKind(ownTarget, "roles", "")),
-				test(apisweep.ReviewOnly(apisweep.ClusterRoles, "escalate", "", "", ""), reports.Target{Kind: "clusterroles.rbac.authorization.k8s.io"}),
-				test(apisweep.ReviewOnly(apisweep.ClusterRoles, "bind", "", "", "cluster-admin"), reports.Target{Kind: "clusterroles.rbac.authorization.k8s.io", Name: "cluster-admin"}))
+				test(apisweep.ReviewOnly(apisweep.Roles, "escalate", "", own, ""), apisweep.ExpectDenied, withKind(ownTarget, "roles", ""), roleProof),
+				test(apisweep.ReviewOnly(apisweep.ClusterRoles, "escalate", "", "", ""), apisweep.ExpectDenied, reports.Target{Kind: "clusterroles.rbac.authorization.k8s.io"}, acts),
+				test(apisweep.ReviewOnly(apisweep.ClusterRoles, "bind", "", "", "cluster-admin"), apisweep.ExpectDenied, reports.Target{Kind: "clusterroles.rbac.authorization.k8s.io", Name: "cluster-admin"}, acts))
 
 			// Impersonation: as the tenant's ServiceAccount a real request
 			// with Impersonate-* headers; a user acts through bulkhead's
@@ -70,50 +69,72 @@ func EscalationPlan(s apisweep.Scope) []apisweep.Attempt {
 				req := imp.review
 				req.Method, req.Path = http.MethodGet, apisweep.ConfigMaps.Collection(own)+"?limit=1"
 				req.Headers = imp.headers
-				out = append(out, test(req, imp.target))
+				out = append(out, test(req, apisweep.ExpectDenied, imp.target, acts))
 			}
 
-			// Tokens of other tenants' apisweep.ServiceAccounts; its own
-			// ServiceAccount's token is the control for that path.
-			for _, o := range s.Actors() {
-				for _, oid := range o.Identities {
-					ns, name, ok := strings.Cut(oid.ServiceAccount, "/")
-					if !ok {
-						continue
+			// Tokens of other tenants' ServiceAccounts; its own tenant's
+			// ServiceAccount's token, where its grant holds it, is the
+			// control for that path.
+			tokenProof := acts
+			for _, oid := range t.Identities {
+				if ns, name, ok := strings.Cut(oid.ServiceAccount, "/"); ok {
+					req := apisweep.TokenRequest(ns, name)
+					if s.May(id, ns, apisweep.RightOf(req)) {
+						out = append(out, s.Control(check, t, id, req, apisweep.ExpectAuthorized,
+							reports.Target{Tenant: t.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}))
+						tokenProof = apisweep.MayKey(id, ns, apisweep.RightOf(req))
 					}
-					target := reports.Target{Tenant: o.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}
-					if o.Name == t.Name {
-						out = append(out, control(apisweep.TokenRequest(ns, name), target))
-					} else {
-						out = append(out, test(apisweep.TokenRequest(ns, name), target))
+					break
+				}
+			}
+			for _, o := range s.Actors() {
+				if o.Name == t.Name {
+					continue
+				}
+				for _, oid := range o.Identities {
+					if ns, name, ok := strings.Cut(oid.ServiceAccount, "/"); ok {
+						out = append(out, test(apisweep.TokenRequest(ns, name), apisweep.ExpectDenied,
+							reports.Target{Tenant: o.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}, tokenProof))
 					}
 				}
 			}
 
 			// Approving certificate signing requests.
+			approval := csrApproval(s)
 			out = append(out,
-				test(csrApproval(s), reports.Target{Kind: "certificatesigningrequests/approval", Name: s.Absent()}),
-				test(apisweep.ReviewOnly(apisweep.Signers, "approve", "", "", "kubernetes.io/kube-apiserver-client"), reports.Target{Kind: "signers.certificates.k8s.io", Name: "kubernetes.io/kube-apiserver-client"}))
+				test(approval, apisweep.ExpectDenied, reports.Target{Kind: "certificatesigningrequests/approval", Name: s.Absent()},
+					acts, apisweep.AdminKey(apisweep.RightOf(approval))),
+				test(apisweep.ReviewOnly(apisweep.Signers, "approve", "", "", "kubernetes.io/kube-apiserver-client"), apisweep.ExpectDenied,
+					reports.Target{Kind: "signers.certificates.k8s.io", Name: "kubernetes.io/kube-apiserver-client"}, acts))
 
 			// The kubelet API through nodes/proxy.
 			if s.Node != "" {
+				proxy := nodeProxy(s.Node)
 				out = append(out,
-					test(nodeProxy(s.Node), reports.Target{Kind: "nodes/proxy", Name: s.Node}),
-					test(apisweep.ReviewOnly(apisweep.Nodes, "create", "proxy", "", s.Node), reports.Target{Kind: "nodes/proxy", Name: s.Node}))
+					test(proxy, apisweep.ExpectDenied, reports.Target{Kind: "nodes/proxy", Name: s.Node}, acts, apisweep.AdminKey(apisweep.RightOf(proxy))),
+					test(apisweep.ReviewOnly(apisweep.Nodes, "create", "proxy", "", s.Node), apisweep.ExpectDenied, reports.Target{Kind: "nodes/proxy", Name: s.Node}, acts))
 			}
 
-			// Positive controls: what the tenant's grant allows.
-			out = append(out,
-				control(roleBindingRequest(s, own, "Role", "tenant-admin"), withKind(ownTarget, "rolebindings", "tenant-admin")),
-				control(roleRequest(s, own, "subset of the tenant's grant", []map[string]any{{"apiGroups": []string{""}, "resources": []string{"configmaps"}, "verbs": []string{"get"}}}),
-					withKind(ownTarget, "roles", "")))
+			// Positive controls: binding and creating roles within its
+			// grant, where it holds those rights; a request its grant allows.
+			binding := roleBindingRequest(s, id, own, "Role", "tenant-admin", "Role tenant-admin")
+			out = append(out, s.ControlIfHeld(check, t, id, binding, apisweep.ExpectAuthorized, withKind(ownTarget, "rolebindings", ""))...)
+			rules := []map[string]any{{"apiGroups": []string{""}, "resources": []string{"configmaps"}, "verbs": []string{"get"}}}
+			out = append(out, s.ControlIfHeld(check, t, id, roleRequest(s, own, "subset of the tenant's grant", rules), apisweep.ExpectAuthorized, withKind(ownTarget, "roles", ""))...)
+			if c, ok := s.OwnControl(check, t, id); ok {
+				out = append(out, c)
+			}
 		}
 	}
-	out = append(out, s.AsPositiveControl(check, csrApproval(s), reports.Target{Kind: "certificatesigningrequests/approval", Name: s.Absent()}))
+	out = append(out, s.AdminControl(check, csrApproval(s), reports.Target{Kind: "certificatesigningrequests/approval", Name: s.Absent()}))
 	if s.Node != "" {
-		out = append(out, s.AsPositiveControl(check, nodeProxy(s.Node), reports.Target{Kind: "nodes/proxy", Name: s.Node}))
+		out = append(out, s.AdminControl(check, nodeProxy(s.Node), reports.Target{Kind: "nodes/proxy", Name: s.Node}))
 	}
 	return out
+}
+
+func rightCreate(res apisweep.Resource) actors.Right {
+	return actors.Right{Verb: "create", Group: res.Group, Resource: res.Resource}
 }
 
 func withKind(t reports.Target, kind, name string) reports.Target {
@@ -121,18 +142,25 @@ func withKind(t reports.Target, kind, name string) reports.Target {
 	return t
 }
 
+// subjectOf is the RoleBinding subject of an identity.
+func subjectOf(id checks.Identity) map[string]any {
+	if ns, name, ok := strings.Cut(id.ServiceAccount, "/"); ok {
+		return map[string]any{"kind": "ServiceAccount", "name": name, "namespace": ns}
+	}
+	return map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": id.User}
+}
+
 // roleBindingRequest creates (dry-run) a RoleBinding in ns to a role, for
-// a subject that does not exist.
-func roleBindingRequest(s apisweep.Scope, ns, kind, role string) apisweep.Request {
-	name := "bulkhead-escalation-" + s.RunID
+// the identity itself (a subject of its own tenant).
+func roleBindingRequest(s apisweep.Scope, id checks.Identity, ns, kind, role, label string) apisweep.Request {
 	body := apisweep.Body(map[string]any{
 		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-		"metadata": map[string]any{"name": name, "namespace": ns, "labels": s.Labels()},
+		"metadata": map[string]any{"name": "bulkhead-escalation-" + s.RunID, "namespace": ns, "labels": s.Labels()},
 		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
-		"subjects": []map[string]any{{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bulkhead:" + s.RunID + ":nobody"}},
+		"subjects": []map[string]any{subjectOf(id)},
 	})
 	return apisweep.Request{Verb: "create", Res: apisweep.RoleBindings, Namespace: ns, Method: http.MethodPost,
-		Path: apisweep.RoleBindings.Collection(ns) + "?fieldManager=bulkhead", Body: body, DryRun: true, Label: "roleRef " + kind + " " + role}
+		Path: apisweep.RoleBindings.Collection(ns) + "?fieldManager=bulkhead", Body: body, DryRun: true, Label: "roleRef " + label}
 }
 
 // roleRequest creates (dry-run) a Role in ns with rules.
@@ -146,6 +174,7 @@ func roleRequest(s apisweep.Scope, ns, label string, rules []map[string]any) api
 		Path: apisweep.Roles.Collection(ns) + "?fieldManager=bulkhead", Body: body, DryRun: true, Label: "rules: " + label}
 }
 
+// csrApproval approves (dry-run) a CSR that does not exist: authorization
 // comes first, so 403 is a deny and 404 a way through.
 func csrApproval(s apisweep.Scope) apisweep.Request {
 	name := s.Absent()

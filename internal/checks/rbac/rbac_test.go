@@ -1,9 +1,11 @@
 package rbac
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep/sweeptest"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
@@ -29,11 +31,13 @@ func TestCrossNamespacePlanCoversEveryResourceVerbAndNamespace(t *testing.T) {
 			assert.Equal(t, apisweep.ExpectDenied, a.Expect)
 			assert.True(t, a.Review, "every test asks the access review too")
 			tests[key{a.Tenant, a.Identity.User, a.Req.Namespace, a.Req.Res.GroupResource(), a.Req.Verb}] = a
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, own, apisweep.RightOf(a.Req))}, a.Needs,
+				"the denial rests on the same request in its own namespace")
 		case reports.RoleControl:
 			controls++
 			assert.Equal(t, own, a.Req.Namespace, "controls are in the tenant's own namespace")
-			assert.True(t, a.IfReviewAllows, "only what the grant allows proves the path")
 			assert.Equal(t, apisweep.ExpectAuthorized, a.Expect)
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, own, apisweep.RightOf(a.Req)), apisweep.ActsKey(a.Identity)}, a.Proves)
 		}
 		if a.Identity.ServiceAccount != "" {
 			assert.Equal(t, apisweep.ViaPod, a.Via, "a ServiceAccount uses its own token from inside a pod")
@@ -50,6 +54,28 @@ func TestCrossNamespacePlanCoversEveryResourceVerbAndNamespace(t *testing.T) {
 	assert.Equal(t, "GET /api/v1/namespaces/bh-k3x9q-b/secrets?limit=1", ab.Target.Address)
 	_, ok := tests[key{"a", fixtures.TenantUser(sweeptest.Run, "a"), fixtures.NamespaceFor(sweeptest.Run, "control"), "deployments.apps", "patch"}]
 	assert.True(t, ok, "the unprotected control namespace is another tenant's namespace too")
+
+	// A read-only ServiceAccount is controlled only where its grant holds
+	// the right; its other denials rest on a request it may make.
+	s.Grants = sweeptest.ReadOnlyServiceAccounts(s)
+	controls = 0
+	for _, a := range CrossNamespacePlan(s) {
+		if a.Identity.ServiceAccount == "" {
+			continue
+		}
+		switch {
+		case a.Role == reports.RoleControl:
+			controls++
+			assert.Contains(t, []string{"get", "list", "watch"}, a.Req.Verb)
+		case a.Req.Verb == "create":
+			assert.Equal(t, []string{apisweep.ActsKey(a.Identity)}, a.Needs)
+		case a.Req.Verb == "get":
+			ns, _, _ := strings.Cut(a.Identity.ServiceAccount, "/")
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, ns, apisweep.RightOf(a.Req))}, a.Needs)
+		}
+	}
+	assert.Equal(t, 2*4*3, controls, "2 ServiceAccounts x 4 resources x get, list, watch")
+	s.Grants = nil
 
 	// Without a pod for its token, a ServiceAccount's requests are impersonated, and the evidence says so.
 	s.TokenPods = map[string]string{}
@@ -72,7 +98,8 @@ func TestClusterScopePlan(t *testing.T) {
 			assert.Equal(t, reports.RoleControl, a.Role)
 		case a.Role == reports.RoleControl:
 			self++
-			assert.Equal(t, "create selfsubjectaccessreviews.authorization.k8s.io", a.Req.Describe())
+			assert.Equal(t, "list pods", a.Req.Describe(), "a request its grant allows, in its own namespace")
+			assert.Equal(t, a.Tenant, a.Target.Tenant)
 		case a.Req.Verb == "get" || a.Req.Verb == "list" || a.Req.Verb == "watch":
 			reads++
 		default:
@@ -81,6 +108,7 @@ func TestClusterScopePlan(t *testing.T) {
 		if a.Role == reports.RoleTest {
 			assert.Equal(t, apisweep.ExpectDenied, a.Expect)
 			assert.Empty(t, a.Req.Namespace)
+			assert.Equal(t, []string{apisweep.ActsKey(a.Identity), apisweep.AdminKey(apisweep.RightOf(a.Req))}, a.Needs)
 			if a.Req.Res == apisweep.Namespaces && a.Req.Verb == "get" {
 				assert.Equal(t, fixtures.NamespaceFor(sweeptest.Run, map[string]string{"a": "b", "b": "a"}[a.Tenant]), a.Req.Name, "a tenant tries to read another tenant's namespace")
 			}
@@ -107,7 +135,7 @@ func TestEscalationPlan(t *testing.T) {
 	s := sweeptest.Reference()
 	plan := EscalationPlan(s)
 	userA, saA := fixtures.TenantUser(sweeptest.Run, "a"), "system:serviceaccount:bh-k3x9q-a:bulkhead-probe"
-	find := func(user, describe string) []apisweep.Attempt {
+	find := func(plan []apisweep.Attempt, user, describe string) []apisweep.Attempt {
 		var out []apisweep.Attempt
 		for _, a := range plan {
 			if a.Identity.User == user && a.Req.Describe() == describe {
@@ -117,18 +145,20 @@ func TestEscalationPlan(t *testing.T) {
 		return out
 	}
 	for _, user := range []string{userA, saA} {
-		rb := find(user, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole cluster-admin)")
+		rb := find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole cluster-admin)")
 		require.Len(t, rb, 1, user)
 		assert.False(t, rb[0].Review, "create rolebindings is allowed; the escalation check refuses the request itself")
 		assert.True(t, rb[0].Req.DryRun)
 		assert.Equal(t, "bh-k3x9q-a", rb[0].Req.Namespace)
-		require.Len(t, find(user, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole admin)"), 1)
-		require.Len(t, find(user, "bind clusterroles.rbac.authorization.k8s.io"), 3, "cluster-admin and admin in its namespace, cluster-admin at cluster scope")
-		require.Len(t, find(user, "escalate roles.rbac.authorization.k8s.io"), 1)
-		require.Len(t, find(user, "impersonate groups"), 1)
-		require.Len(t, find(user, "approve signers.certificates.k8s.io"), 1)
-		require.Len(t, find(user, "get nodes/proxy"), 1)
-		tokens := find(user, "create serviceaccounts/token")
+		assert.Equal(t, []string{apisweep.MayKey(rb[0].Identity, "bh-k3x9q-a", actors.Create("rbac.authorization.k8s.io/rolebindings"))}, rb[0].Needs)
+		require.Len(t, find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole admin)"), 1)
+		require.Len(t, find(plan, user, "bind clusterroles.rbac.authorization.k8s.io"), 3, "cluster-admin and admin in its namespace, cluster-admin at cluster scope")
+		require.Len(t, find(plan, user, "escalate roles.rbac.authorization.k8s.io"), 1)
+		require.Len(t, find(plan, user, "escalate clusterroles.rbac.authorization.k8s.io"), 1)
+		require.Len(t, find(plan, user, "impersonate groups"), 1)
+		require.Len(t, find(plan, user, "approve signers.certificates.k8s.io"), 1)
+		require.Len(t, find(plan, user, "get nodes/proxy"), 1)
+		tokens := find(plan, user, "create serviceaccounts/token")
 		require.Len(t, tokens, 2)
 		for _, a := range tokens {
 			if a.Req.Namespace == "bh-k3x9q-b" {
@@ -137,15 +167,17 @@ func TestEscalationPlan(t *testing.T) {
 				assert.Equal(t, reports.RoleControl, a.Role, "its own ServiceAccount's token is the control")
 			}
 		}
+		assert.Len(t, find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin)"), 1)
+		assert.Len(t, find(plan, user, "create roles.rbac.authorization.k8s.io (rules: subset of the tenant's grant)"), 1)
 	}
-	masters := find(userA, "impersonate groups")[0]
+	masters := find(plan, userA, "impersonate groups")[0]
 	assert.Equal(t, apisweep.ViaNone, masters.Via, "impersonation cannot be nested: the user's evidence is the access review")
 	assert.Contains(t, masters.Note, "cannot be nested")
-	saMasters := find(saA, "impersonate groups")[0]
+	saMasters := find(plan, saA, "impersonate groups")[0]
 	assert.Equal(t, apisweep.ViaPod, saMasters.Via)
 	assert.Equal(t, []string{"system:masters"}, saMasters.Req.Headers["Impersonate-Group"])
-	assert.Len(t, find(saA, "impersonate serviceaccounts"), 1)
-	assert.Len(t, find(saA, "impersonate users"), 1)
+	assert.Len(t, find(plan, saA, "impersonate serviceaccounts"), 1)
+	assert.Len(t, find(plan, saA, "impersonate users"), 1)
 
 	var admin int
 	for _, a := range plan {
@@ -154,7 +186,16 @@ func TestEscalationPlan(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, admin, "CSR approval and nodes/proxy as bulkhead")
-	assert.NotEmpty(t, find(userA, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin)"))
+
+	// A read-only ServiceAccount may not create RoleBindings: no control
+	// of that, and its refusals rest on a request it may make.
+	s.Grants = sweeptest.ReadOnlyServiceAccounts(s)
+	plan = EscalationPlan(s)
+	assert.Empty(t, find(plan, saA, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin)"))
+	sa := find(plan, saA, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole admin)")[0]
+	assert.Equal(t, []string{apisweep.ActsKey(sa.Identity)}, sa.Needs)
+	assert.Len(t, find(plan, saA, "list pods"), 1, "the request its grant allows")
+
 }
 
 func TestAnonymousPlan(t *testing.T) {

@@ -48,67 +48,110 @@ func entryPod(s apisweep.Scope, o checks.Tenant) (checks.ProbePod, bool) {
 
 // PodsPlan (SEC-002): no identity of one tenant gets into another
 // tenant's pods (exec, attach, port-forward) to read what they mount, nor
-// mints a token for its ServiceAccount. Positive controls: the owner's user
-// execs into its canary pod and reads the canary's fingerprint (a tenant
-// without a canary: into its own probe pod), its identities get through to
-// that pod where their grant allows it, and mint their own token.
+// mints a token for its ServiceAccount. Each denial rests on the identity
+// getting into its own tenant's entry pod the same way (its user reading
+// the canary's fingerprint there, in a tenant bulkhead created) or minting
+// its own tenant's ServiceAccount token, where its grant allows it, else
+// on a request its grant allows.
 func PodsPlan(s apisweep.Scope) []apisweep.Attempt {
 	check := IDThroughPods
 	var out []apisweep.Attempt
 	for _, t := range s.Actors() {
 		for _, id := range t.Identities {
+			acts := apisweep.ActsKey(id)
+			entry, hasEntry := entryPod(s, t)
+			proof := func(r apisweep.Request) string {
+				if !hasEntry {
+					return acts
+				}
+				return s.Proof(id, entry.Namespace, apisweep.RightOf(r))
+			}
+			if hasEntry {
+				out = append(out, ownEntry(s, t, id, entry)...)
+			}
+			tokenProof := acts
+			for _, oid := range t.Identities {
+				if ns, name, ok := strings.Cut(oid.ServiceAccount, "/"); ok {
+					req := apisweep.TokenRequest(ns, name)
+					if s.May(id, ns, apisweep.RightOf(req)) {
+						out = append(out, s.Control(check, t, id, req, apisweep.ExpectAuthorized,
+							reports.Target{Tenant: t.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}))
+						tokenProof = apisweep.MayKey(id, ns, apisweep.RightOf(req))
+					}
+					break
+				}
+			}
+			if c, ok := s.OwnControl(check, t, id); ok {
+				out = append(out, c)
+			}
+
 			for _, o := range s.Actors() {
-				role, expect := reports.RoleTest, apisweep.ExpectDenied
 				if o.Name == t.Name {
-					role, expect = reports.RoleControl, apisweep.ExpectAuthorized
+					continue
 				}
 				canary, hasCanary := s.Canaries[o.Name]
-				entry, _ := entryPod(s, o)
+				theirs, _ := entryPod(s, o)
 				for _, p := range podsOf(s, o) {
-					isEntry := p.Namespace == entry.Namespace && p.Name == entry.Name
-					if o.Name == t.Name && !isEntry {
-						continue // its own entry pod proves the path
-					}
 					target := reports.Target{Tenant: o.Name, Namespace: p.Namespace, Name: p.Name, Kind: "pods"}
-					if id.ServiceAccount == "" && isEntry {
-						exec := apisweep.Request{Verb: "create", Res: apisweep.Pods, Subresource: "exec", Namespace: p.Namespace, Name: p.Name,
-							Exec: &apisweep.ExecSpec{Namespace: p.Namespace, Pod: p.Name, File: canaryFile}, Label: "stream, reading the mounted canary"}
-						if !hasCanary {
-							exec.Label = "stream into the probe pod"
-						}
-						a := s.Try(check, role, t, id, exec, expect, target)
-						switch {
-						case hasCanary:
+					if id.ServiceAccount == "" && p == theirs {
+						exec := execStream(p, hasCanary)
+						a := s.Test(check, t, id, exec, apisweep.ExpectDenied, target, proof(exec))
+						if hasCanary {
 							a.Canary = canary.Fingerprint
-							if o.Name == t.Name {
-								a.Expect = apisweep.ExpectCanary
-							}
-						case o.Name == t.Name:
-							// Without a canary the stream shows the way in
-							// works, where the tenant's grant allows exec.
-							a.IfReviewAllows = true
 						}
 						out = append(out, a)
 					}
 					for _, req := range podStreamRequests(p.Namespace, p.Name) {
-						req.Label = "no stream upgrade"
-						a := s.Try(check, role, t, id, req, expect, target)
-						a.IfReviewAllows = role == reports.RoleControl
-						out = append(out, a)
+						out = append(out, s.Test(check, t, id, req, apisweep.ExpectDenied, target, proof(req)))
 					}
 				}
 				for _, oid := range o.Identities {
 					if ns, name, ok := strings.Cut(oid.ServiceAccount, "/"); ok {
-						a := s.Try(check, role, t, id, apisweep.TokenRequest(ns, name), expect,
-							reports.Target{Tenant: o.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"})
-						a.IfReviewAllows = role == reports.RoleControl
-						out = append(out, a)
+						out = append(out, s.Test(check, t, id, apisweep.TokenRequest(ns, name), apisweep.ExpectDenied,
+							reports.Target{Tenant: o.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}, tokenProof))
 					}
 				}
 			}
 		}
 	}
 	return out
+}
+
+// ownEntry are the controls in the identity's own tenant's entry pod: a
+// user's exec stream (reading the canary's fingerprint where one is
+// mounted) and the ways in without a stream, where its grant allows them.
+func ownEntry(s apisweep.Scope, t checks.Tenant, id checks.Identity, p checks.ProbePod) []apisweep.Attempt {
+	target := reports.Target{Tenant: t.Name, Namespace: p.Namespace, Name: p.Name, Kind: "pods"}
+	canary, hasCanary := s.Canaries[t.Name]
+	var out []apisweep.Attempt
+	if id.ServiceAccount == "" {
+		expect := apisweep.ExpectAuthorized
+		if hasCanary {
+			expect = apisweep.ExpectCanary
+		}
+		for _, a := range s.ControlIfHeld(IDThroughPods, t, id, execStream(p, hasCanary), expect, target) {
+			if hasCanary {
+				a.Canary = canary.Fingerprint
+			}
+			out = append(out, a)
+		}
+	}
+	for _, req := range podStreamRequests(p.Namespace, p.Name) {
+		out = append(out, s.ControlIfHeld(IDThroughPods, t, id, req, apisweep.ExpectAuthorized, target)...)
+	}
+	return out
+}
+
+// execStream is a real exec stream into pod p (from bulkhead's process;
+// a pod sends it without the upgrade): the probe there fingerprints the
+// canary file, if one is mounted.
+func execStream(p checks.ProbePod, canary bool) apisweep.Request {
+	exec := apisweep.Request{Verb: "create", Res: apisweep.Pods, Subresource: "exec", Namespace: p.Namespace, Name: p.Name,
+		Exec: &apisweep.ExecSpec{Namespace: p.Namespace, Pod: p.Name, File: canaryFile}, Label: "stream, reading the mounted canary"}
+	if !canary {
+		exec.Label = "stream into the probe pod"
+	}
+	return exec
 }
 
 // podStreamRequests are the ways into a pod's container other than exec
@@ -124,7 +167,7 @@ func podStreamRequests(ns, pod string) []apisweep.Request {
 	for _, sub := range []string{"exec", "attach", "portforward"} {
 		for _, m := range []struct{ method, verb string }{{http.MethodPost, "create"}, {http.MethodGet, "get"}} {
 			out = append(out, apisweep.Request{Verb: m.verb, Res: apisweep.Pods, Subresource: sub, Namespace: ns, Name: pod,
-				Method: m.method, Path: apisweep.Pods.Object(ns, pod, sub) + "?" + q[sub].Encode()})
+				Method: m.method, Path: apisweep.Pods.Object(ns, pod, sub) + "?" + q[sub].Encode(), Label: "no stream upgrade"})
 		}
 	}
 	return out

@@ -50,42 +50,64 @@ func secretReads(s apisweep.Scope, st secretTarget) []apisweep.Request {
 	return []apisweep.Request{get, list, listByName, listByLabel, watch, all, allByLabel, watchAll}
 }
 
-// ReadPlan (SEC-001): no identity of one tenant reads another
-// tenant's apisweep.Secrets by name, list (with or without selectors, in the
-// namespace or across all) or watch; the owner reading its own canary (and
-// seeing its value's fingerprint) is the positive control.
+// ReadPlan (SEC-001): no identity of one tenant reads another tenant's
+// Secrets by name, list (with or without selectors, in the namespace or
+// across all) or watch. Each denial rests on the identity reading its own
+// Secrets the same way where its grant allows it (its own canary, seeing
+// its value's fingerprint, in a tenant bulkhead created), else on a
+// request its grant allows.
 func ReadPlan(s apisweep.Scope) []apisweep.Attempt {
 	check := IDRead
 	var out []apisweep.Attempt
 	for _, t := range s.Actors() {
 		for _, id := range t.Identities {
+			own := apisweep.OwnNamespace(t, id)
 			for _, o := range s.Actors() {
+				if o.Name == t.Name {
+					continue
+				}
 				for _, st := range secretTargets(s, o) {
 					target := reports.Target{Tenant: st.tenant, Namespace: st.ns, Name: st.name, Kind: "secrets"}
-					if o.Name != t.Name {
-						for _, req := range secretReads(s, st) {
-							a := s.Try(check, reports.RoleTest, t, id, req, apisweep.ExpectDenied, target)
-							if st.canary != nil {
-								a.Canary = st.canary.Fingerprint
-							}
-							out = append(out, a)
+					for _, req := range secretReads(s, st) {
+						a := s.Test(check, t, id, req, apisweep.ExpectDenied, target, s.Proof(id, own, apisweep.RightOf(req)))
+						if st.canary != nil {
+							a.Canary = st.canary.Fingerprint
 						}
-						continue
-					}
-					if st.canary == nil {
-						a := s.Try(check, reports.RoleControl, t, id, secretReads(s, st)[1], apisweep.ExpectAuthorized, target)
-						a.IfReviewAllows = true
-						out = append(out, a)
-						continue
-					}
-					reads := secretReads(s, st)
-					for _, req := range []apisweep.Request{reads[0], reads[3], reads[4]} { // get, list by label, watch
-						a := s.Try(check, reports.RoleControl, t, id, req, apisweep.ExpectCanary, target)
-						a.Canary = st.canary.Fingerprint
 						out = append(out, a)
 					}
 				}
 			}
+			out = append(out, ownReads(s, t, id, own)...)
+			if c, ok := s.OwnControl(check, t, id); ok {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// ownReads are the controls of SEC-001's denials: the identity gets,
+// lists and watches its own Secrets in ns, where its grant allows it —
+// its canary there (which it must see), else a name that does not exist.
+func ownReads(s apisweep.Scope, t checks.Tenant, id checks.Identity, ns string) []apisweep.Attempt {
+	st := secretTarget{tenant: t.Name, ns: ns, name: s.Absent()}
+	expect := apisweep.ExpectAuthorized
+	if c, ok := s.Canaries[t.Name]; ok && c.Namespace == ns {
+		st.name, st.canary, expect = c.Name, &c, apisweep.ExpectCanary
+	}
+	reads := secretReads(s, st)
+	list := reads[1]
+	if st.canary != nil {
+		list = reads[3] // by label: the canary is in the answer however many Secrets there are
+	}
+	target := reports.Target{Tenant: st.tenant, Namespace: st.ns, Name: st.name, Kind: "secrets"}
+	var out []apisweep.Attempt
+	for _, req := range []apisweep.Request{reads[0], list, reads[4]} { // get, list, watch
+		for _, a := range s.ControlIfHeld(IDRead, t, id, req, expect, target) {
+			if st.canary != nil {
+				a.Canary = st.canary.Fingerprint
+			}
+			out = append(out, a)
 		}
 	}
 	return out

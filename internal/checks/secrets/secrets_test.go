@@ -9,6 +9,7 @@ import (
 	"k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep/sweeptest"
@@ -71,7 +72,7 @@ func TestDryRunPodIsRestricted(t *testing.T) {
 
 func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
 	s := sweeptest.BYO()
-	var streamTests, streamControls, podControls, podTests int
+	var streamTests, streamControls, podControls, podTests, ownControls int
 	for _, a := range PodsPlan(s) {
 		own := a.Tenant == a.Target.Tenant
 		switch {
@@ -79,15 +80,19 @@ func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
 			streamControls++
 			assert.Equal(t, reports.RoleControl, a.Role)
 			assert.Equal(t, apisweep.ExpectAuthorized, a.Expect, "no canary to read: the stream getting in is the control")
-			assert.True(t, a.IfReviewAllows, "only where the tenant's grant allows exec")
 			assert.Empty(t, a.Canary)
 		case a.Req.Exec != nil:
 			streamTests++
 			assert.Equal(t, apisweep.ExpectDenied, a.Expect)
-		case own:
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, s.Top.ProbesOf(a.Tenant)[0].Namespace, apisweep.RightOf(a.Req))}, a.Needs,
+				"the denial rests on the same way into its own entry pod")
+		case own && a.Req.Subresource != "":
 			podControls++
 			assert.Equal(t, reports.RoleControl, a.Role)
-			assert.True(t, a.IfReviewAllows)
+		case own:
+			ownControls++
+			assert.Equal(t, "list pods", a.Req.Describe())
+			continue
 		default:
 			podTests++
 			assert.Equal(t, reports.RoleTest, a.Role)
@@ -101,6 +106,7 @@ func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
 	assert.Equal(t, 2, streamControls, "each user into its own probe pod")
 	assert.Equal(t, 2, streamTests, "each user into the other tenant's first probe pod")
 	assert.Equal(t, 2*6, podControls)
+	assert.Equal(t, 2, ownControls, "each user: a request its grant allows")
 	// blue -> green's 2 pods, green -> blue's 4 pods, 6 requests each.
 	assert.Equal(t, (2+4)*6, podTests)
 
@@ -110,13 +116,24 @@ func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
 			assert.Equal(t, s.Absent(), a.Req.Name, "no canary: reads by name address a Secret that does not exist")
 		}
 		assert.Empty(t, a.Canary)
-		if a.Role == reports.RoleControl {
+		if a.Role == reports.RoleControl && a.Req.Res == apisweep.Secrets {
 			readControls++
-			assert.True(t, a.IfReviewAllows)
-			assert.Equal(t, "list secrets", a.Req.Describe())
+			assert.Contains(t, []string{"get secrets", "list secrets", "watch secrets (fieldSelector metadata.name)"}, a.Req.Describe())
+			assert.Equal(t, s.Top.ProbesOf(a.Tenant)[0].Namespace, a.Req.Namespace, "in the identity's own namespace")
 		}
 	}
-	assert.Equal(t, 3, readControls, "each tenant lists its own apisweep.Secrets in each of its namespaces")
+	assert.Equal(t, 2*3, readControls, "each user reads its own Secrets: get, list, watch")
+
+	// Without any right to read Secrets, a user's denials rest on a
+	// request its grant allows.
+	s.Grants = sweeptest.Only(s, actors.List("pods"))
+	for _, a := range ReadPlan(s) {
+		if a.Role == reports.RoleTest {
+			assert.Equal(t, []string{apisweep.ActsKey(a.Identity)}, a.Needs)
+		} else {
+			assert.Equal(t, "list pods", a.Req.Describe())
+		}
+	}
 }
 
 func TestSecretPlans(t *testing.T) {
@@ -125,15 +142,17 @@ func TestSecretPlans(t *testing.T) {
 	var tests, controls int
 	labels := map[string]bool{}
 	for _, a := range reads {
-		if a.Role == reports.RoleTest {
+		switch {
+		case a.Role == reports.RoleTest:
 			tests++
 			assert.NotEqual(t, a.Tenant, a.Target.Tenant)
 			assert.Equal(t, "fp-"+a.Target.Tenant, a.Canary, "a returned canary is recognised")
 			labels[a.Req.Describe()] = true
-		} else {
+		case a.Req.Res == apisweep.Secrets:
 			controls++
 			assert.Equal(t, a.Tenant, a.Target.Tenant)
 			assert.Equal(t, apisweep.ExpectCanary, a.Expect)
+			assert.Equal(t, "fp-"+a.Tenant, a.Canary)
 		}
 	}
 	assert.Equal(t, 2*2*8, tests)
