@@ -274,3 +274,30 @@ func TestHarmless(t *testing.T) {
 	assert.NoError(t, harmless(control(ResourceRequest(Namespaces, "create", "", "x", nil))))
 	assert.NoError(t, harmless(Attempt{Via: ViaImpersonation, Req: Request{Method: http.MethodDelete}}), "only the positive-control identity is held to this")
 }
+
+func TestJudgeNoEscalation(t *testing.T) {
+	u := checks.Identity{User: "u"}
+	bind := Attempt{Review: true, Via: ViaImpersonation, Expect: ExpectNoEscalation, Identity: u}
+	denied, allowed := &Review{}, &Review{Allowed: true}
+	res := func(r wire.APIResult) *wire.APIResult { return &r }
+	prevented := res(wire.APIResult{Code: 403, Message: `rolebindings.rbac.authorization.k8s.io "x" is forbidden: user "u" (groups=["g"]) is attempting to grant RBAC permissions not currently held:`})
+
+	v := Judge(bind, denied, prevented)
+	assert.True(t, v.OK)
+	assert.Equal(t, "denied (escalation prevention)", v.Observed)
+	assert.True(t, Judge(bind, denied, res(forbidden("u", "create", "rolebindings"))).OK, "may not create RoleBindings at all")
+
+	v = Judge(bind, denied, res(wire.APIResult{Code: 201}))
+	assert.True(t, v.OK, "a tenant admin binding admin in its own namespace gains nothing")
+	assert.Contains(t, v.Observed, "within its grant")
+
+	v = Judge(bind, allowed, res(wire.APIResult{Code: 201}))
+	assert.False(t, v.OK, "holding the bind verb is the escalation")
+	assert.Empty(t, v.Unproven)
+	assert.Equal(t, "allowed by access review", v.Observed)
+
+	v = Judge(bind, denied, res(wire.APIResult{Code: 500}))
+	assert.False(t, v.OK)
+	assert.NotEmpty(t, v.Unproven, "a server error proves nothing")
+	assert.False(t, Judge(bind, denied, res(forbidden("system:serviceaccount:ops:bulkhead", "impersonate", "users"))).OK)
+}

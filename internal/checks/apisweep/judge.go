@@ -127,6 +127,13 @@ const (
 	// ExpectCanary: the request is allowed and the answer holds the canary
 	// (its value's fingerprint).
 	ExpectCanary Expect = "reads canary"
+	// ExpectNoEscalation: binding or creating a role is no escalation. The
+	// access review of the escalation verb (bind, escalate) denies, and the
+	// real request is refused by authorization or escalation prevention,
+	// or gets through it only because the identity already holds every
+	// right the role grants there (Kubernetes' escalation check let it:
+	// nothing is gained).
+	ExpectNoEscalation Expect = "no escalation"
 )
 
 // Review is a SubjectAccessReview's answer.
@@ -277,6 +284,14 @@ func judgeAnswer(a Attempt, ans wire.APIResult) (string, outcome) {
 		// A 401 to an identity that authenticates elsewhere in the run is
 		// no deny either; it proves nothing about authorization.
 		return when(c.denied(), c.authorized())
+	case ExpectNoEscalation:
+		switch {
+		case c.denied():
+			return matchedWord, matched
+		case c.authorized():
+			return fmt.Sprintf("within its grant (%s, HTTP %d): it already holds every right the role grants, so binding it gains nothing", c, ans.Code), matched
+		}
+		return word, inconclusive
 	case ExpectRejected:
 		return when(c == ClassUnauthenticated || c == ClassAuthzDenied, c.authorized())
 	case ExpectUnauthenticated:

@@ -10,16 +10,24 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
-// Known ClusterRoles that grant (much) more than a tenant admin holds.
+// ClusterRoles that grant (much) more than a tenant admin holds: binding
+// one in its own namespace gains what the identity does not hold, unless
+// it already holds all of it there.
 var escalationTargets = []string{"cluster-admin", "admin"}
 
-// EscalationPlan (RBAC-003): tenants cannot bind or create roles beyond
-// their own grant, use the bind, escalate, impersonate and approve verbs,
-// mint tokens for other tenants' ServiceAccounts, or reach nodes/proxy.
-// Positive controls: binding and creating roles within their grant and
-// minting their own ServiceAccount's token (where the grant holds them), a
-// request its grant allows, and PositiveControl getting through to
-// nodes/proxy and CSR approval.
+// EscalationPlan (RBAC-003): escalation is gaining a right the identity
+// does not hold. Tenants cannot bind roles, or create roles, holding more
+// than they do in their own namespace; use the bind, escalate or
+// impersonate verbs (at cluster scope, on other tenants' users and
+// ServiceAccounts, system:masters); mint tokens for other tenants'
+// ServiceAccounts; approve certificate signing requests; or reach the
+// kubelet API through nodes/proxy. A tenant admin binding a role it holds
+// entirely (admin, when it is admin in its namespace) gains nothing:
+// Kubernetes' escalation check allows exactly that, and so does this
+// check. Positive controls: binding and creating roles within its grant
+// and minting its own ServiceAccount's token (where its grant holds
+// them), a request its grant allows (for the rest), and PositiveControl
+// getting through to nodes/proxy and CSR approval.
 func EscalationPlan(s apisweep.Scope) []apisweep.Attempt {
 	check := IDEscalation
 	var out []apisweep.Attempt
@@ -34,31 +42,21 @@ func EscalationPlan(s apisweep.Scope) []apisweep.Attempt {
 			roleProof := s.Proof(id, own, rightCreate(apisweep.Roles))
 			ownTarget := reports.Target{Tenant: t.Name, Namespace: own}
 
-			// Binding powerful ClusterRoles in its own namespace, and creating
-			// Roles that hold more than the tenant does: the access review of
-			// "create" would allow it (the tenant manages its own RBAC), so
-			// the real request carries the test (escalation prevention must
-			// refuse it), and the bind and escalate verbs are asked on their
-			// own.
-			realOnly := func(req apisweep.Request, target reports.Target, needs string) apisweep.Attempt {
-				a := test(req, apisweep.ExpectDenied, target, needs)
-				a.Review = false
-				return a
-			}
+			// Binding powerful ClusterRoles in its own namespace: the review
+			// asks the bind verb, the real request binds it (dry-run) to the
+			// identity itself.
 			for _, cr := range escalationTargets {
-				out = append(out,
-					realOnly(roleBindingRequest(s, id, own, "ClusterRole", cr, "ClusterRole "+cr), withKind(ownTarget, "rolebindings", cr), bindProof),
-					test(apisweep.ReviewOnly(apisweep.ClusterRoles, "bind", "", own, cr), apisweep.ExpectDenied, withKind(ownTarget, "clusterroles", cr), bindProof))
+				out = append(out, test(bindRequest(s, id, own, "ClusterRole", cr), apisweep.ExpectNoEscalation,
+					withKind(ownTarget, "rolebindings", cr), bindProof))
 			}
-			out = append(out, realOnly(roleRequest(s, own, "everything", []map[string]any{{"apiGroups": []string{"*"}, "resources": []string{"*"}, "verbs": []string{"*"}}}),
-				withKind(ownTarget, "roles", ""), roleProof))
-			if t.Reference {
-				// The reference tenant-admin Role only reads NetworkPolicies.
-				out = append(out, realOnly(roleRequest(s, own, "networkpolicy writer", []map[string]any{{"apiGroups": []string{"networking.k8s.io"}, "resources": []string{"networkpolicies"}, "verbs": []string{"create", "delete"}}}),
-					withKind(ownTarget, "roles", ""), roleProof))
-			}
+			// Creating Roles that hold more than the tenant does: the review
+			// asks the escalate verb, the real request creates it (dry-run).
 			out = append(out,
-				test(apisweep.ReviewOnly(apisweep.Roles, "escalate", "", own, ""), apisweep.ExpectDenied, withKind(ownTarget, "roles", ""), roleProof),
+				test(escalateRequest(s, own, "every right", []map[string]any{{"apiGroups": []string{"*"}, "resources": []string{"*"}, "verbs": []string{"*"}}}),
+					apisweep.ExpectNoEscalation, withKind(ownTarget, "roles", ""), roleProof),
+				test(escalateRequest(s, own, "networkpolicy writer", []map[string]any{{"apiGroups": []string{"networking.k8s.io"}, "resources": []string{"networkpolicies"}, "verbs": []string{"create", "delete"}}}),
+					apisweep.ExpectNoEscalation, withKind(ownTarget, "roles", ""), roleProof))
+			out = append(out,
 				test(apisweep.ReviewOnly(apisweep.ClusterRoles, "escalate", "", "", ""), apisweep.ExpectDenied, reports.Target{Kind: "clusterroles.rbac.authorization.k8s.io"}, acts),
 				test(apisweep.ReviewOnly(apisweep.ClusterRoles, "bind", "", "", "cluster-admin"), apisweep.ExpectDenied, reports.Target{Kind: "clusterroles.rbac.authorization.k8s.io", Name: "cluster-admin"}, acts))
 
@@ -117,10 +115,17 @@ func EscalationPlan(s apisweep.Scope) []apisweep.Attempt {
 
 			// Positive controls: binding and creating roles within its
 			// grant, where it holds those rights; a request its grant allows.
-			binding := roleBindingRequest(s, id, own, "Role", "tenant-admin", "Role tenant-admin")
+			within := "ClusterRole system:basic-user (rights every authenticated user holds)"
+			binding := roleBindingRequest(s, id, own, "ClusterRole", "system:basic-user", within)
+			if t.Reference {
+				binding = roleBindingRequest(s, id, own, "Role", "tenant-admin", "Role tenant-admin (its own grant)")
+			}
 			out = append(out, s.ControlIfHeld(check, t, id, binding, apisweep.ExpectAuthorized, withKind(ownTarget, "rolebindings", ""))...)
-			rules := []map[string]any{{"apiGroups": []string{""}, "resources": []string{"configmaps"}, "verbs": []string{"get"}}}
-			out = append(out, s.ControlIfHeld(check, t, id, roleRequest(s, own, "subset of the tenant's grant", rules), apisweep.ExpectAuthorized, withKind(ownTarget, "roles", ""))...)
+			rules := []map[string]any{}
+			if s.May(id, own, actors.Get("configmaps")) {
+				rules = append(rules, map[string]any{"apiGroups": []string{""}, "resources": []string{"configmaps"}, "verbs": []string{"get"}})
+			}
+			out = append(out, s.ControlIfHeld(check, t, id, roleRequest(s, own, "within its grant", rules), apisweep.ExpectAuthorized, withKind(ownTarget, "roles", ""))...)
 			if c, ok := s.OwnControl(check, t, id); ok {
 				out = append(out, c)
 			}
@@ -163,6 +168,20 @@ func roleBindingRequest(s apisweep.Scope, id checks.Identity, ns, kind, role, la
 		Path: apisweep.RoleBindings.Collection(ns) + "?fieldManager=bulkhead", Body: body, DryRun: true, Label: "roleRef " + label}
 }
 
+// bindRequest is binding ClusterRole (or Role) role in ns to the identity
+// itself: the access review asks the bind verb on the role, the real
+// request creates the RoleBinding (dry-run), which escalation prevention
+// refuses unless the identity holds every right of the role there.
+func bindRequest(s apisweep.Scope, id checks.Identity, ns, kind, role string) apisweep.Request {
+	req := roleBindingRequest(s, id, ns, kind, role, kind+" "+role)
+	req.Verb, req.Res, req.Name = "bind", apisweep.ClusterRoles, role
+	if kind == "Role" {
+		req.Res = apisweep.Roles
+	}
+	req.Label = "by creating a RoleBinding to " + kind + " " + role + " in its namespace"
+	return req
+}
+
 // roleRequest creates (dry-run) a Role in ns with rules.
 func roleRequest(s apisweep.Scope, ns, label string, rules []map[string]any) apisweep.Request {
 	body := apisweep.Body(map[string]any{
@@ -172,6 +191,16 @@ func roleRequest(s apisweep.Scope, ns, label string, rules []map[string]any) api
 	})
 	return apisweep.Request{Verb: "create", Res: apisweep.Roles, Namespace: ns, Method: http.MethodPost,
 		Path: apisweep.Roles.Collection(ns) + "?fieldManager=bulkhead", Body: body, DryRun: true, Label: "rules: " + label}
+}
+
+// escalateRequest is creating a Role with rules in ns: the access review
+// asks the escalate verb, the real request creates it (dry-run), which
+// escalation prevention refuses unless the identity holds every rule.
+func escalateRequest(s apisweep.Scope, ns, label string, rules []map[string]any) apisweep.Request {
+	req := roleRequest(s, ns, label, rules)
+	req.Verb = "escalate"
+	req.Label = "by creating a Role holding " + label
+	return req
 }
 
 // csrApproval approves (dry-run) a CSR that does not exist: authorization

@@ -1,6 +1,9 @@
 package rbac
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -144,16 +147,36 @@ func TestEscalationPlan(t *testing.T) {
 		}
 		return out
 	}
+	bindCR := "bind clusterroles.rbac.authorization.k8s.io (by creating a RoleBinding to ClusterRole %s in its namespace)"
 	for _, user := range []string{userA, saA} {
-		rb := find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole cluster-admin)")
-		require.Len(t, rb, 1, user)
-		assert.False(t, rb[0].Review, "create rolebindings is allowed; the escalation check refuses the request itself")
-		assert.True(t, rb[0].Req.DryRun)
-		assert.Equal(t, "bh-k3x9q-a", rb[0].Req.Namespace)
-		assert.Equal(t, []string{apisweep.MayKey(rb[0].Identity, "bh-k3x9q-a", actors.Create("rbac.authorization.k8s.io/rolebindings"))}, rb[0].Needs)
-		require.Len(t, find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole admin)"), 1)
-		require.Len(t, find(plan, user, "bind clusterroles.rbac.authorization.k8s.io"), 3, "cluster-admin and admin in its namespace, cluster-admin at cluster scope")
-		require.Len(t, find(plan, user, "escalate roles.rbac.authorization.k8s.io"), 1)
+		for _, cr := range []string{"cluster-admin", "admin"} {
+			rb := find(plan, user, fmt.Sprintf(bindCR, cr))
+			require.Len(t, rb, 1, user)
+			a := rb[0]
+			assert.Equal(t, apisweep.ExpectNoEscalation, a.Expect, "binding a role it holds entirely is no escalation")
+			assert.True(t, a.Review, "the review asks the bind verb")
+			assert.Equal(t, "bind", a.Req.Verb)
+			assert.Equal(t, cr, a.Req.Name)
+			assert.Equal(t, http.MethodPost, a.Req.Method, "the real request creates the RoleBinding")
+			assert.True(t, a.Req.DryRun)
+			assert.Equal(t, "bh-k3x9q-a", a.Req.Namespace)
+			var body struct{ Subjects []map[string]string }
+			require.NoError(t, json.Unmarshal(a.Req.Body, &body))
+			require.Len(t, body.Subjects, 1)
+			if ns, name, ok := strings.Cut(a.Identity.ServiceAccount, "/"); ok {
+				assert.Equal(t, map[string]string{"kind": "ServiceAccount", "name": name, "namespace": ns}, body.Subjects[0])
+			} else {
+				assert.Equal(t, a.Identity.User, body.Subjects[0]["name"], "bound to the identity itself, a subject of its own tenant")
+			}
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, "bh-k3x9q-a", actors.Create("rbac.authorization.k8s.io/rolebindings"))}, a.Needs)
+		}
+		require.Len(t, find(plan, user, "bind clusterroles.rbac.authorization.k8s.io"), 1, "cluster-admin at cluster scope")
+		for _, label := range []string{"every right", "networkpolicy writer"} {
+			r := find(plan, user, "escalate roles.rbac.authorization.k8s.io (by creating a Role holding "+label+")")
+			require.Len(t, r, 1, label)
+			assert.Equal(t, apisweep.ExpectNoEscalation, r[0].Expect)
+			assert.Equal(t, http.MethodPost, r[0].Req.Method)
+		}
 		require.Len(t, find(plan, user, "escalate clusterroles.rbac.authorization.k8s.io"), 1)
 		require.Len(t, find(plan, user, "impersonate groups"), 1)
 		require.Len(t, find(plan, user, "approve signers.certificates.k8s.io"), 1)
@@ -167,8 +190,8 @@ func TestEscalationPlan(t *testing.T) {
 				assert.Equal(t, reports.RoleControl, a.Role, "its own ServiceAccount's token is the control")
 			}
 		}
-		assert.Len(t, find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin)"), 1)
-		assert.Len(t, find(plan, user, "create roles.rbac.authorization.k8s.io (rules: subset of the tenant's grant)"), 1)
+		assert.Len(t, find(plan, user, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin (its own grant))"), 1)
+		assert.Len(t, find(plan, user, "create roles.rbac.authorization.k8s.io (rules: within its grant)"), 1)
 	}
 	masters := find(plan, userA, "impersonate groups")[0]
 	assert.Equal(t, apisweep.ViaNone, masters.Via, "impersonation cannot be nested: the user's evidence is the access review")
@@ -191,11 +214,15 @@ func TestEscalationPlan(t *testing.T) {
 	// of that, and its refusals rest on a request it may make.
 	s.Grants = sweeptest.ReadOnlyServiceAccounts(s)
 	plan = EscalationPlan(s)
-	assert.Empty(t, find(plan, saA, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin)"))
-	sa := find(plan, saA, "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole admin)")[0]
+	assert.Empty(t, find(plan, saA, "create rolebindings.rbac.authorization.k8s.io (roleRef Role tenant-admin (its own grant))"))
+	sa := find(plan, saA, fmt.Sprintf(bindCR, "admin"))[0]
 	assert.Equal(t, []string{apisweep.ActsKey(sa.Identity)}, sa.Needs)
 	assert.Len(t, find(plan, saA, "list pods"), 1, "the request its grant allows")
 
+	// Bring-your-own tenants have no tenant-admin Role: the binding control
+	// binds what every user holds.
+	byo := EscalationPlan(sweeptest.BYO())
+	assert.Len(t, find(byo, "byo-blue-dev", "create rolebindings.rbac.authorization.k8s.io (roleRef ClusterRole system:basic-user (rights every authenticated user holds))"), 1)
 }
 
 func TestAnonymousPlan(t *testing.T) {
