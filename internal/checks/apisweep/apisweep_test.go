@@ -301,3 +301,38 @@ func TestJudgeNoEscalation(t *testing.T) {
 	assert.NotEmpty(t, v.Unproven, "a server error proves nothing")
 	assert.False(t, Judge(bind, denied, res(forbidden("system:serviceaccount:ops:bulkhead", "impersonate", "users"))).OK)
 }
+
+func TestJudgeAdmittedAndRefused(t *testing.T) {
+	u := checks.Identity{User: "u"}
+	res := func(r wire.APIResult) *wire.APIResult { return &r }
+	admitted := Attempt{Via: ViaImpersonation, Expect: ExpectAdmitted, Identity: u}
+	assert.True(t, Judge(admitted, nil, res(wire.APIResult{Code: 201})).OK)
+	for _, code := range []int{403, 404, 422} {
+		assert.False(t, Judge(admitted, nil, res(wire.APIResult{Code: code, Message: "policy says no"})).OK, "%d is not admitted", code)
+	}
+
+	refused := Attempt{Via: ViaImpersonation, Expect: ExpectRefused, Identity: u}
+	for name, ans := range map[string]wire.APIResult{
+		"may not create":   forbidden("u", "create", "rolebindings"),
+		"admission policy": {Code: 403, Message: `rolebindings.rbac.authorization.k8s.io "x" is forbidden: ValidatingAdmissionPolicy 'p' with binding 'p' denied request: no`},
+		"invalid":          {Code: 422, Reason: "Invalid"},
+		"webhook 400":      {Code: 400, Message: `admission webhook "kyverno" denied the request`},
+	} {
+		v := Judge(refused, nil, &ans)
+		assert.True(t, v.OK, name)
+	}
+	v := Judge(refused, nil, res(wire.APIResult{Code: 201}))
+	assert.False(t, v.OK)
+	assert.Empty(t, v.Unproven, "admitted is the leak")
+	assert.Equal(t, "admitted (HTTP 201)", v.Observed)
+	for name, ans := range map[string]wire.APIResult{
+		"escalation prevention":  {Code: 403, Message: `user "u" (groups=["g"]) is attempting to grant RBAC permissions not currently held`},
+		"no answer":              {Error: "EOF"},
+		"namespace not found":    {Code: 404},
+		"the runner was refused": forbidden("system:serviceaccount:ops:bulkhead", "impersonate", "users"),
+	} {
+		v := Judge(refused, nil, &ans)
+		assert.False(t, v.OK, name)
+		assert.NotEmpty(t, v.Unproven, "%s proves nothing about the subject", name)
+	}
+}

@@ -134,6 +134,14 @@ const (
 	// right the role grants there (Kubernetes' escalation check let it:
 	// nothing is gained).
 	ExpectNoEscalation Expect = "no escalation"
+	// ExpectAdmitted: the request is admitted (2xx: authorization and
+	// admission let it through; a dry-run write stores nothing).
+	ExpectAdmitted Expect = "admitted"
+	// ExpectRefused: a write is refused, by authorization (the identity may
+	// not make it) or by admission (a policy refuses what it writes): a
+	// 403, 400 or 422. Admitted (2xx) is the leak; a refusal by escalation
+	// prevention is about the role, not what is tested, and proves nothing.
+	ExpectRefused Expect = "refused"
 )
 
 // Review is a SubjectAccessReview's answer.
@@ -290,6 +298,18 @@ func judgeAnswer(a Attempt, ans wire.APIResult) (string, outcome) {
 			return matchedWord, matched
 		case c.authorized():
 			return fmt.Sprintf("within its grant (%s, HTTP %d): it already holds every right the role grants, so binding it gains nothing", c, ans.Code), matched
+		}
+		return word, inconclusive
+	case ExpectAdmitted:
+		return when(c == ClassAllowed, c != ClassNoAnswer && c != ClassServerError)
+	case ExpectRefused:
+		switch {
+		case c == ClassAuthzDenied:
+			return "denied by authorization", matched
+		case c == ClassAdmission || c == ClassRejected && (ans.Code == 400 || ans.Code == 422):
+			return fmt.Sprintf("refused by admission (HTTP %d)", ans.Code), matched
+		case c == ClassAllowed:
+			return fmt.Sprintf("admitted (HTTP %d)", ans.Code), contradicted
 		}
 		return word, inconclusive
 	case ExpectRejected:

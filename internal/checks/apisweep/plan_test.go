@@ -17,7 +17,7 @@ import (
 )
 
 // Both areas' planners register with the sweep when their packages load.
-var ids = []string{rbac.IDCrossNamespace, rbac.IDClusterScope, rbac.IDEscalation, rbac.IDAnonymous, secrets.IDRead, secrets.IDThroughPods}
+var ids = []string{rbac.IDCrossNamespace, rbac.IDClusterScope, rbac.IDEscalation, rbac.IDAnonymous, rbac.IDCrossTenantGrant, secrets.IDRead, secrets.IDThroughPods}
 
 func TestPlanIsCompleteAndControlled(t *testing.T) {
 	var registered []string

@@ -22,6 +22,9 @@ const (
 	IDClusterScope   = "RBAC-002"
 	IDEscalation     = "RBAC-003"
 	IDAnonymous      = "RBAC-004"
+	// IDCrossTenantGrant is RBAC-005: a tenant binding roles in its own
+	// namespace to subjects outside it.
+	IDCrossTenantGrant = "RBAC-005"
 )
 
 func init() {
@@ -30,6 +33,7 @@ func init() {
 		apisweep.Planner{Check: IDClusterScope, Plan: ClusterScopePlan, Notes: clusterScopeNotes},
 		apisweep.Planner{Check: IDEscalation, Plan: EscalationPlan},
 		apisweep.Planner{Check: IDAnonymous, Plan: AnonymousPlan, Notes: anonymousNotes},
+		apisweep.Planner{Check: IDCrossTenantGrant, Plan: CrossTenantGrantPlan},
 	)
 }
 
@@ -52,6 +56,10 @@ func Checks() []checks.Check {
 		{
 			ID: IDAnonymous, Area: checks.RBAC,
 			Run: apisweep.SliceRun(IDAnonymous, "no control namespace in this run to run a pod without a token in"),
+		},
+		{
+			ID: IDCrossTenantGrant, Area: checks.RBAC,
+			Run: apisweep.SliceRun(IDCrossTenantGrant, "no isolated tenant with identities in this run"),
 		},
 	}
 }

@@ -300,3 +300,56 @@ func TestServedClusterScoped(t *testing.T) {
 	assert.Contains(t, missing, "customresourcedefinitions.apiextensions.k8s.io")
 	assert.NotContains(t, s, "widgets.example.com@v1", "only the listed cluster-scoped resources are tried")
 }
+
+func TestCrossTenantGrantPlan(t *testing.T) {
+	s := sweeptest.Reference()
+	plan := CrossTenantGrantPlan(s)
+	userA := fixtures.TenantUser(sweeptest.Run, "a")
+	var subjects []string
+	var controls int
+	for _, a := range plan {
+		if a.Identity.User != userA {
+			continue
+		}
+		switch a.Role {
+		case reports.RoleTest:
+			subjects = append(subjects, a.Target.Name)
+			assert.Equal(t, apisweep.ExpectRefused, a.Expect)
+			assert.False(t, a.Review, "the real request carries the test: a tenant admin may create RoleBindings")
+			assert.True(t, a.Req.DryRun)
+			assert.Equal(t, "bh-k3x9q-a", a.Req.Namespace, "in its own namespace")
+			assert.Contains(t, string(a.Req.Body), `"name":"system:basic-user"`, "a role every user holds: escalation prevention cannot refuse it")
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, "bh-k3x9q-a", actors.Create("rbac.authorization.k8s.io/rolebindings"))}, a.Needs)
+		case reports.RoleControl:
+			controls++
+			if a.Req.Res == apisweep.RoleBindings {
+				assert.Equal(t, apisweep.ExpectAdmitted, a.Expect, "the same binding to itself is admitted")
+				assert.Contains(t, string(a.Req.Body), userA)
+			}
+		}
+	}
+	assert.Equal(t, []string{"Group system:authenticated", "User system:anonymous", "Group system:unauthenticated", "Group system:serviceaccounts",
+		"Group " + fixtures.TenantGroup(sweeptest.Run, "b") + " (tenant b)", "ServiceAccount bh-k3x9q-b/bulkhead-probe (tenant b)"}, subjects)
+	assert.Equal(t, 2, controls, "the binding to itself, and a request its grant allows")
+
+	// A tenant whose identities may not create RoleBindings is refused by
+	// authorization; that rests on a request it may make.
+	s.Grants = sweeptest.Only(s, actors.List("pods"))
+	for _, a := range CrossTenantGrantPlan(s) {
+		if a.Role == reports.RoleTest {
+			assert.Equal(t, []string{apisweep.ActsKey(a.Identity)}, a.Needs)
+		} else {
+			assert.Equal(t, "list pods", a.Req.Describe())
+		}
+	}
+	// Bring-your-own: the other tenant's group, and its default
+	// ServiceAccount where none is listed.
+	var byo []string
+	for _, a := range CrossTenantGrantPlan(sweeptest.BYO()) {
+		if a.Identity.User == "byo-blue-dev" && a.Role == reports.RoleTest {
+			byo = append(byo, a.Target.Name)
+		}
+	}
+	assert.Contains(t, byo, "Group byo-green-devs (tenant green)")
+	assert.Contains(t, byo, "ServiceAccount byo-green/default (tenant green)")
+}
