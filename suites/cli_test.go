@@ -161,8 +161,15 @@ func (b *byoTenants) run(t *testing.T, unschedulable bool, extra ...string) (int
 
 func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool, extra ...string) (int, string, string) {
 	t.Helper()
+	return b.runConfig(t, kubeconfig, "config.yaml", map[string]any{"Unschedulable": unschedulable}, extra...)
+}
+
+// runConfig runs `bulkhead run` with the config rendered from a
+// testdata/byo template.
+func (b *byoTenants) runConfig(t *testing.T, kubeconfig, template string, data map[string]any, extra ...string) (int, string, string) {
+	t.Helper()
 	config := filepath.Join(b.dir, fmt.Sprintf("config-%d.yaml", time.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(config, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), 0o644))
+	require.NoError(t, os.WriteFile(config, b.render(t, template, data), 0o644))
 	run := fixtures.NewRunID()
 	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
 		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports")}
@@ -235,16 +242,23 @@ func allAreas() string {
 // assertNothingLeft checks that run left no namespace and no pod behind.
 func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run string) {
 	t.Helper()
+	b.assertNothingLeftIn(ctx, t, run, "blue-web", "blue-api", "green")
+}
+
+// assertNothingLeftIn checks that run left no namespace of its own and no
+// pod in the test's tenant namespaces.
+func (b *byoTenants) assertNothingLeftIn(ctx context.Context, t *testing.T, run string, tenantNamespaces ...string) {
+	t.Helper()
 	sel := metav1.ListOptions{LabelSelector: fixtures.RunSelector(run)}
 	nss, err := h.clients.Core.CoreV1().Namespaces().List(ctx, sel)
 	require.NoError(t, err)
 	for _, ns := range nss.Items {
 		assert.NotNil(t, ns.DeletionTimestamp, "namespace %s of run %s is left behind", ns.Name, run)
 	}
-	for _, ns := range []string{b.ns("blue-web"), b.ns("blue-api"), b.ns("green")} {
-		pods, err := h.clients.Core.CoreV1().Pods(ns).List(ctx, sel)
+	for _, name := range tenantNamespaces {
+		pods, err := h.clients.Core.CoreV1().Pods(b.ns(name)).List(ctx, sel)
 		require.NoError(t, err)
-		assert.Empty(t, pods.Items, "pods of run %s left in %s", run, ns)
+		assert.Empty(t, pods.Items, "pods of run %s left in %s", run, b.ns(name))
 	}
 }
 
