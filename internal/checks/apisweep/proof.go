@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
@@ -105,6 +106,26 @@ func (s Scope) ControlIfHeld(check string, t checks.Tenant, id checks.Identity, 
 		return nil
 	}
 	return []Attempt{s.Control(check, t, id, req, expect, target)}
+}
+
+// OwnTokenControl is the control of minting a token: id minting one for
+// its own tenant's first ServiceAccount, where its grant holds that. It
+// returns the control (if any) and the fact a denial of minting another
+// tenant's token rests on: MayKey when the control exists, else ActsKey.
+func (s Scope) OwnTokenControl(check string, t checks.Tenant, id checks.Identity) ([]Attempt, string) {
+	for _, oid := range t.Identities {
+		ns, name, ok := strings.Cut(oid.ServiceAccount, "/")
+		if !ok {
+			continue
+		}
+		req := TokenRequest(ns, name)
+		if !s.May(id, ns, RightOf(req)) {
+			break
+		}
+		c := s.Control(check, t, id, req, ExpectAuthorized, reports.Target{Tenant: t.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"})
+		return []Attempt{c}, MayKey(id, ns, RightOf(req))
+	}
+	return nil, ActsKey(id)
 }
 
 // everyday are the rights OwnControl tries first: reads most grants hold.

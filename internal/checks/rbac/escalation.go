@@ -73,18 +73,8 @@ func EscalationPlan(s apisweep.Scope) []apisweep.Attempt {
 			// Tokens of other tenants' ServiceAccounts; its own tenant's
 			// ServiceAccount's token, where its grant holds it, is the
 			// control for that path.
-			tokenProof := acts
-			for _, oid := range t.Identities {
-				if ns, name, ok := strings.Cut(oid.ServiceAccount, "/"); ok {
-					req := apisweep.TokenRequest(ns, name)
-					if s.May(id, ns, apisweep.RightOf(req)) {
-						out = append(out, s.Control(check, t, id, req, apisweep.ExpectAuthorized,
-							reports.Target{Tenant: t.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}))
-						tokenProof = apisweep.MayKey(id, ns, apisweep.RightOf(req))
-					}
-					break
-				}
-			}
+			ownToken, tokenProof := s.OwnTokenControl(check, t, id)
+			out = append(out, ownToken...)
 			for _, o := range s.Actors() {
 				if o.Name == t.Name {
 					continue

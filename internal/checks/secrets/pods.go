@@ -69,18 +69,8 @@ func PodsPlan(s apisweep.Scope) []apisweep.Attempt {
 			if hasEntry {
 				out = append(out, ownEntry(s, t, id, entry)...)
 			}
-			tokenProof := acts
-			for _, oid := range t.Identities {
-				if ns, name, ok := strings.Cut(oid.ServiceAccount, "/"); ok {
-					req := apisweep.TokenRequest(ns, name)
-					if s.May(id, ns, apisweep.RightOf(req)) {
-						out = append(out, s.Control(check, t, id, req, apisweep.ExpectAuthorized,
-							reports.Target{Tenant: t.Name, Namespace: ns, Name: name, Kind: "serviceaccounts/token"}))
-						tokenProof = apisweep.MayKey(id, ns, apisweep.RightOf(req))
-					}
-					break
-				}
-			}
+			ownToken, tokenProof := s.OwnTokenControl(check, t, id)
+			out = append(out, ownToken...)
 			if c, ok := s.OwnControl(check, t, id); ok {
 				out = append(out, c)
 			}
