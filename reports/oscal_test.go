@@ -3,6 +3,8 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +99,22 @@ func TestOSCALContent(t *testing.T) {
 		included = append(included, c.ControlID)
 	}
 	assert.Contains(t, included, "NET-001")
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current writers")
+
+// oscalGolden is the OSCAL document of brokenRun as committed: a change to
+// the writer shows up as a diff of this file (go test -run TestOSCALGolden
+// ./reports/ -update rewrites it; review the diff).
+const oscalGolden = "testdata/oscal-broken.golden.json"
+
+func TestOSCALGolden(t *testing.T) {
+	data, err := OSCAL(brokenRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	if *updateGolden {
+		require.NoError(t, os.WriteFile(oscalGolden, data, 0o644))
+	}
+	want, err := os.ReadFile(oscalGolden)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, data), "OSCAL of brokenRun differs from %s (rerun with -update and review the diff)", oscalGolden)
 }
