@@ -1,11 +1,17 @@
 package reports
 
 import (
+	"flag"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
+
+// UpdateGolden rewrites the golden files and generated fixtures in
+// testdata/ (go test ./reports/ -update); review the diff before
+// committing. Exported for the external tests of package reports_test.
+var UpdateGolden = flag.Bool("update", false, "rewrite the golden files and fixtures in testdata/")
 
 // realRunFile is results.json of a real run on the kind + Cilium dev
 // cluster (every network check passed; SCTP not evaluated).

@@ -3,7 +3,6 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -101,8 +100,6 @@ func TestOSCALContent(t *testing.T) {
 	assert.Contains(t, included, "NET-001")
 }
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current writers")
-
 // oscalGolden is the OSCAL document of brokenRun as committed: a change to
 // the writer shows up as a diff of this file (go test -run TestOSCALGolden
 // ./reports/ -update rewrites it; review the diff).
@@ -111,7 +108,7 @@ const oscalGolden = "testdata/oscal-broken.golden.json"
 func TestOSCALGolden(t *testing.T) {
 	data, err := OSCAL(brokenRun(t), testCatalogue(t))
 	require.NoError(t, err)
-	if *updateGolden {
+	if *UpdateGolden {
 		require.NoError(t, os.WriteFile(oscalGolden, data, 0o644))
 	}
 	want, err := os.ReadFile(oscalGolden)
