@@ -101,3 +101,28 @@ func interruptedRun(t *testing.T) *Results {
 	require.True(t, reached)
 	return r
 }
+
+// roundsFixtureFile is the engine-made run of rounds_fixture_test.go:
+// NET-001 failed (a leak in round 3), NET-002 failed (a leak in round 2
+// and paths unproven in round 2), NET-003 and NET-005 unproven, NET-004
+// and RBAC-001 passed (RBAC-001 with not-applicable ServiceAccounts).
+const roundsFixtureFile = "testdata/results-rounds.json"
+
+func roundsRun(t *testing.T) *Results {
+	t.Helper()
+	r, err := ReadJSON(roundsFixtureFile)
+	require.NoError(t, err)
+	require.Len(t, r.Checks, 6)
+	return r
+}
+
+func tableOf(t *testing.T, obs []Observation, method string) TruthTable {
+	t.Helper()
+	for _, tb := range TruthTables(obs) {
+		if tb.Method == method {
+			return tb
+		}
+	}
+	t.Fatalf("no truth table for %s", method)
+	return TruthTable{}
+}

@@ -86,6 +86,7 @@ type tableView struct {
 	Cols       []string
 	Rows       []tableRow
 	Mismatches int
+	Unproven   int
 }
 
 type tableRow struct {
@@ -202,27 +203,14 @@ func newCheckView(c CheckResult, ctl Control) checkView {
 		}
 	}
 	for _, t := range TruthTables(c.Observations) {
-		tv := tableView{Method: t.Method, Cols: t.Cols, Mismatches: t.Mismatches()}
+		tv := tableView{Method: t.Method, Cols: t.Cols, Mismatches: t.Mismatches(), Unproven: t.Unproven()}
 		for _, row := range t.Rows {
 			tr := tableRow{Name: row}
 			for _, col := range t.Cols {
-				cell, ok := t.Cells[row][col]
-				switch {
-				case !ok:
+				if cell, ok := t.Cells[row][col]; ok {
+					tr.Cells = append(tr.Cells, htmlCell(row, col, cell))
+				} else {
 					tr.Cells = append(tr.Cells, tableCell{Text: "–", Class: "none", Title: "not probed"})
-				default:
-					class := "ok"
-					text := cell.Observed
-					switch {
-					case !cell.OK && cell.Role == RoleControl:
-						class, text = "badctl", "? "+cell.Observed
-					case !cell.OK:
-						class, text = "bad", "! "+cell.Observed
-					case cell.Role == RoleControl:
-						class = "okctl"
-					}
-					tr.Cells = append(tr.Cells, tableCell{Text: text, Class: class,
-						Title: fmt.Sprintf("%s -> %s (%s): expected %s, observed %s", row, col, cell.Role, cell.Expected, cell.Observed)})
 				}
 			}
 			tv.Rows = append(tv.Rows, tr)
@@ -230,6 +218,52 @@ func newCheckView(c CheckResult, ctl Control) checkView {
 		cv.Tables = append(cv.Tables, tv)
 	}
 	return cv
+}
+
+// htmlCell is a truth-table cell: its class by status and role, the
+// observed outcome marked as in TruthTable.Text, and the full story
+// (expectation, rounds, why) in its title.
+func htmlCell(row, col string, c Cell) tableCell {
+	class, mark := "ok", ""
+	switch {
+	case c.Status == StatusFail && c.Role == RoleControl:
+		class, mark = "badctl", "? "
+	case c.Status == StatusFail:
+		class, mark = "bad", "! "
+	case c.Status == StatusUnproven:
+		class, mark = "unproven", "~ "
+	case c.Status == StatusNotApplicable:
+		class = "na"
+	case c.Role == RoleControl:
+		class = "okctl"
+	}
+	text := mark + c.Observed
+	if c.Status == StatusNotApplicable {
+		text = "n/a"
+	}
+	title := fmt.Sprintf("%s -> %s (%s): expected %s, observed %s", row, col, c.Role, c.Expected, c.Observed)
+	if c.Status != StatusPass {
+		title += "; " + string(c.Status)
+		if r := c.InRounds(); r != "" {
+			text += " " + r
+			title += fmt.Sprintf(" in %d of %d rounds (%s)", len(c.WorstRounds), c.Rounds, roundList(c.WorstRounds))
+		}
+		if c.Why != "" {
+			title += ": " + c.Why
+		}
+	} else if c.Rounds > 1 {
+		title += fmt.Sprintf("; pass in all %d rounds", c.Rounds)
+	}
+	return tableCell{Text: text, Class: class, Title: title}
+}
+
+// roundList names rounds: "round 2, 3".
+func roundList(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprint(n)
+	}
+	return "round " + strings.Join(parts, ", ")
 }
 
 // frameworkViews lists, per framework, every mapped ID with the checks that

@@ -85,6 +85,18 @@ func (o Observation) Failed() bool {
 	return o.Status == StatusFail
 }
 
+// Judged is o's status; observations judged before the status existed
+// fall back to pass or fail by OK.
+func (o Observation) Judged() ObservationStatus {
+	switch {
+	case o.Status != "":
+		return o.Status
+	case o.OK:
+		return StatusPass
+	}
+	return StatusFail
+}
+
 // Leak reports whether o is a failed test: what a waiver may cover.
 func (o Observation) Leak() bool { return o.Role == RoleTest && o.Failed() }
 
