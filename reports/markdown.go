@@ -12,8 +12,9 @@ const MarkdownFile = "summary.md"
 // mdFailingListed bounds how many failing observations a failure lists.
 const mdFailingListed = 5
 
-// describeObservation names one observation compactly:
-// "ns-a/probe-0 -> ns-b/probe-1 tcp/pod-ip: reachable (want blocked)".
+// describeObservation names one observation compactly, with its round
+// and, when unproven or not applicable, why:
+// "ns-a/probe-0 -> ns-b/probe-1 tcp/pod-ip: timeout (want blocked, round 2) [unproven: ...]".
 func describeObservation(o Observation) string {
 	from := actorKey(o.Actor)
 	if from == "" {
@@ -23,7 +24,15 @@ func describeObservation(o Observation) string {
 	if to == "" {
 		to = o.Target.Namespace
 	}
-	return fmt.Sprintf("%s -> %s %s: %s (want %s)", from, to, o.Method, o.Observed, o.Expected)
+	s := fmt.Sprintf("%s -> %s %s: %s (want %s", from, to, o.Method, o.Observed, o.Expected)
+	if o.Round > 0 {
+		s += fmt.Sprintf(", round %d", o.Round)
+	}
+	s += ")"
+	if o.Why != "" && (o.Status == StatusUnproven || o.Status == StatusNotApplicable) {
+		s += " [" + string(o.Status) + ": " + o.Why + "]"
+	}
+	return s
 }
 
 // mdCell makes s safe inside a Markdown table cell: one line, pipes and
