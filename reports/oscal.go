@@ -57,9 +57,11 @@ func props(ps ...oscal.Property) []oscal.Property {
 // (bulkhead check IDs) that were evaluated and excludes the rest; a finding
 // per evaluated control with satisfied / not-satisfied; an observation per
 // check summarizing its evidence (counts, the failing observations one by
-// one); a risk per failed or waived control. Checks that errored or were
-// skipped have an observation saying why, but no finding: OSCAL has no
-// "not assessed" state, and they were not assessed. UUIDs are name-based
+// one, then the unproven ones); a risk per failed or waived control.
+// Checks that are unproven, could not run or were not evaluated have an
+// observation saying why, but no finding, and are excluded from the
+// reviewed controls: OSCAL's not-satisfied is for observed failures and
+// satisfied needs proof, and it has no "not assessed" state. UUIDs are name-based
 // and timestamps come from the results, so rendering the same results
 // again gives the same bytes.
 func OSCAL(r *Results, cat Catalogue) ([]byte, error) {
@@ -193,7 +195,8 @@ func (d *oscalDoc) runProps() []oscal.Property {
 		prop("run-id", r.Run.ID), prop("frontend", r.Run.Frontend),
 		prop("bulkhead-version", d.version), prop("bulkhead-commit", r.Run.Bulkhead.Commit),
 		prop("probe-image", r.Run.ProbeImage), prop("selection", selectionText(r.Run.Selection)),
-		prop("checks-passed", fmt.Sprint(s.Pass)), prop("checks-failed", fmt.Sprint(s.Fail)),
+		prop("run-verdict", string(s.Verdict())),
+		prop("checks-passed", fmt.Sprint(s.Pass)), prop("checks-failed", fmt.Sprint(s.Fail)), prop("checks-unproven", fmt.Sprint(s.Unproven)),
 		prop("checks-error", fmt.Sprint(s.Error)), prop("checks-skipped", fmt.Sprint(s.Skipped)),
 		prop("checks-waived", fmt.Sprint(s.Waived)), prop("interrupted", interrupted(s)),
 	)
@@ -256,11 +259,11 @@ func (d *oscalDoc) inventory() []oscal.InventoryItem {
 // and maybe a risk for each evaluated one, and which controls were
 // evaluated.
 type oscalAssessment struct {
-	include, exclude []oscal.SelectControl
-	notEvaluated     []string
-	observations     []oscal.Observation
-	findings         []oscal.Finding
-	risks            []oscal.Risk
+	include, exclude       []oscal.SelectControl
+	notEvaluated, unproven []string
+	observations           []oscal.Observation
+	findings               []oscal.Finding
+	risks                  []oscal.Risk
 }
 
 func (d *oscalDoc) assess() (*oscalAssessment, error) {
@@ -273,6 +276,10 @@ func (d *oscalDoc) assess() (*oscalAssessment, error) {
 		case Error, Skipped:
 			a.exclude = append(a.exclude, oscal.SelectControl{ControlID: c.ID})
 			a.notEvaluated = append(a.notEvaluated, fmt.Sprintf("%s (%s: %s)", c.ID, c.Verdict, c.Reason))
+			continue
+		case Unproven:
+			a.exclude = append(a.exclude, oscal.SelectControl{ControlID: c.ID})
+			a.unproven = append(a.unproven, fmt.Sprintf("%s (%s)", c.ID, c.Reason))
 			continue
 		}
 		a.include = append(a.include, oscal.SelectControl{ControlID: c.ID})
@@ -298,14 +305,19 @@ func (d *oscalDoc) assess() (*oscalAssessment, error) {
 // excluded with why.
 func (a *oscalAssessment) selection() oscal.ControlSelection {
 	sel := oscal.ControlSelection{
-		Description:     "Controls of the bulkhead catalogue (control-id = bulkhead check ID) evaluated in this run; excluded controls were not evaluated.",
+		Description:     "Controls of the bulkhead catalogue (control-id = bulkhead check ID) evaluated in this run; excluded controls were not evaluated, or not proven.",
 		Links:           []oscal.Link{{Href: OSCALCatalogHref, Rel: "reference", Text: "bulkhead control catalogue"}},
 		IncludeControls: a.include,
 		ExcludeControls: a.exclude,
 	}
+	var remarks []string
 	if len(a.notEvaluated) > 0 {
-		sel.Remarks = "Not evaluated: " + strings.Join(a.notEvaluated, "; ") + "."
+		remarks = append(remarks, "Not evaluated: "+strings.Join(a.notEvaluated, "; ")+".")
 	}
+	if len(a.unproven) > 0 {
+		remarks = append(remarks, "Not proven (nothing leaked, but not every tested path was shown to work where it should): "+strings.Join(a.unproven, "; ")+".")
+	}
+	sel.Remarks = strings.Join(remarks, "\n")
 	return sel
 }
 
@@ -397,11 +409,13 @@ func waiverText(w *WaiverRef) string {
 }
 
 // observation summarizes a check's evidence: counts, methods, the tenants
-// it touched, and the failing observations one by one.
+// it touched, and the failing and unproven observations one by one. An
+// unproven check's observation says in its remarks why it has no finding.
 func (d *oscalDoc) observation(c CheckResult, index int, uuid string) oscal.Observation {
-	var tests, controls, bad int
+	var tests, controls int
 	methods := map[string]int{}
-	var failing []Observation
+	var failing, unproven []Observation
+	na := 0
 	for _, o := range c.Observations {
 		if o.Role == RoleControl {
 			controls++
@@ -409,9 +423,13 @@ func (d *oscalDoc) observation(c CheckResult, index int, uuid string) oscal.Obse
 			tests++
 		}
 		methods[o.Method]++
-		if !o.OK {
-			bad++
+		switch {
+		case o.Failed():
 			failing = append(failing, o)
+		case o.Status == StatusUnproven:
+			unproven = append(unproven, o)
+		case o.Status == StatusNotApplicable:
+			na++
 		}
 	}
 	var methodList []string
@@ -428,30 +446,47 @@ func (d *oscalDoc) observation(c CheckResult, index int, uuid string) oscal.Obse
 	case Error, Skipped:
 		desc = fmt.Sprintf("%s %s was not evaluated (%s): %s", c.ID, c.Title, c.Verdict, c.Reason)
 	default:
-		desc = fmt.Sprintf("%s %s: %s. %d observations (%d tested paths, %d positive controls), %d not as expected.", c.ID, c.Title, strings.ToUpper(string(c.Verdict)), len(c.Observations), tests, controls, bad)
+		desc = fmt.Sprintf("%s %s: %s. %d observations (%d tested paths, %d positive controls), %d not as expected", c.ID, c.Title, strings.ToUpper(string(c.Verdict)), len(c.Observations), tests, controls, len(failing))
+		if len(unproven) > 0 {
+			desc += fmt.Sprintf(", %d unproven", len(unproven))
+		}
+		if na > 0 {
+			desc += fmt.Sprintf(", %d not applicable", na)
+		}
+		desc += "."
 		if len(methodList) > 0 {
 			desc += " Methods: " + strings.Join(methodList, ", ") + "."
 		}
+	}
+	ps := []oscal.Property{prop("check-id", c.ID), prop("verdict", string(c.Verdict)), prop("observations", fmt.Sprint(len(c.Observations))),
+		prop("tested-paths", fmt.Sprint(tests)), prop("positive-controls", fmt.Sprint(controls)), prop("not-as-expected", fmt.Sprint(len(failing)))}
+	if len(unproven) > 0 {
+		ps = append(ps, prop("unproven", fmt.Sprint(len(unproven))))
+	}
+	if na > 0 {
+		ps = append(ps, prop("not-applicable", fmt.Sprint(na)))
 	}
 	ob := oscal.Observation{
 		UUID:        uuid,
 		Title:       c.ID + " evidence",
 		Description: desc,
-		Props: props(prop("check-id", c.ID), prop("verdict", string(c.Verdict)), prop("observations", fmt.Sprint(len(c.Observations))),
-			prop("tested-paths", fmt.Sprint(tests)), prop("positive-controls", fmt.Sprint(controls)), prop("not-as-expected", fmt.Sprint(bad))),
-		Methods:   []string{"TEST"},
-		Types:     []string{"control-objective"},
-		Origins:   d.origins,
-		Subjects:  d.subjects(c),
-		Collected: oscalTime(collected),
+		Props:       props(ps...),
+		Methods:     []string{"TEST"},
+		Types:       []string{"control-objective"},
+		Origins:     d.origins,
+		Subjects:    d.subjects(c),
+		Collected:   oscalTime(collected),
 	}
-	if len(c.Notes) > 0 {
-		ob.Remarks = strings.Join(c.Notes, "\n")
+	var remarks []string
+	if c.Verdict == Unproven {
+		remarks = append(remarks, "Not proven, so no finding: nothing leaked, but not every tested path was shown to work where it should, and OSCAL's not-satisfied is for observed failures. "+c.Reason)
 	}
+	ob.Remarks = strings.Join(append(remarks, c.Notes...), "\n")
 	ob.RelevantEvidence = append([]oscal.RelevantEvidence{{
 		Href:        fmt.Sprintf("%s#/checks/%d", ResultsFile, index),
 		Description: fmt.Sprintf("All %d observations of %s (actor, target, method, expected and observed outcome, detail, time) in the results file of run %s.", len(c.Observations), c.ID, d.r.Run.ID),
 	}}, evidenceList(failing, index, "observations not as expected")...)
+	ob.RelevantEvidence = append(ob.RelevantEvidence, evidenceList(unproven, index, "unproven observations")...)
 	return ob
 }
 
@@ -497,7 +532,7 @@ func evidenceList(obs []Observation, index int, what string) []oscal.RelevantEvi
 			Props: props(prop("role", string(o.Role)), prop("method", o.Method), prop("expected", o.Expected), prop("observed", o.Observed),
 				prop("actor-namespace", o.Actor.Namespace), prop("actor-pod", o.Actor.Pod), prop("actor-identity", o.Actor.Identity),
 				prop("target-namespace", o.Target.Namespace), prop("target-name", o.Target.Name), prop("target-address", o.Target.Address),
-				prop("at", nonZeroTime(o.At))),
+				prop("at", nonZeroTime(o.At)), prop("status", string(o.Status)), prop("round", roundText(o.Round)), prop("why", o.Why)),
 		}
 		if o.Detail != "" {
 			ev.Remarks = o.Detail
@@ -505,6 +540,13 @@ func evidenceList(obs []Observation, index int, what string) []oscal.RelevantEvi
 		out = append(out, ev)
 	}
 	return out
+}
+
+func roundText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
 }
 
 func nonZeroTime(t time.Time) string {
