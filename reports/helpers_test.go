@@ -126,3 +126,28 @@ func tableOf(t *testing.T, obs []Observation, method string) TruthTable {
 	t.Fatalf("no truth table for %s", method)
 	return TruthTable{}
 }
+
+// failFirstControl makes c's first positive control fail, as an older
+// run recorded it (no status).
+func failFirstControl(t *testing.T, c *CheckResult) {
+	t.Helper()
+	for i := range c.Observations {
+		if c.Observations[i].Role == RoleControl {
+			c.Observations[i].OK, c.Observations[i].Observed = false, "timeout"
+			return
+		}
+	}
+	t.Fatalf("%s has no positive control", c.ID)
+}
+
+// incompleteRun is the engine's rounds run with the leaks of NET-001 and
+// NET-002 waived: nothing failed, three checks unproven (NET-002's leak
+// waived, its unproven paths left): INCOMPLETE.
+func incompleteRun(t *testing.T) *Results {
+	t.Helper()
+	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-31\n- check: NET-002\n  justification: j\n  expires: 2027-01-31\n")
+	out, err := ApplyWaivers(roundsRun(t), ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	require.Equal(t, RunIncomplete, out.Verdict())
+	return out
+}

@@ -63,11 +63,7 @@ func TestOSCALIsDeterministic(t *testing.T) {
 
 func TestOSCALContent(t *testing.T) {
 	r := brokenRun(t)
-	data, err := OSCAL(r, testCatalogue(t))
-	require.NoError(t, err)
-	var doc oscal.Document
-	require.NoError(t, json.Unmarshal(data, &doc))
-	ar := doc.AssessmentResults
+	ar := oscalDocOf(t, r).AssessmentResults
 	assert.Equal(t, "1.0.4", ar.Metadata.OSCALVersion)
 	assert.Equal(t, r.Run.Finished.UTC().Format(time.RFC3339Nano), ar.Metadata.LastModified)
 	require.Len(t, ar.Results, 1)
@@ -122,12 +118,7 @@ func TestOSCALGolden(t *testing.T) {
 // reviewed controls, an observation that says why with the unproven
 // observations as evidence.
 func TestOSCALUnprovenHasNoFinding(t *testing.T) {
-	r := incompleteRun(t)
-	data, err := OSCAL(r, testCatalogue(t))
-	require.NoError(t, err)
-	var doc oscal.Document
-	require.NoError(t, json.Unmarshal(data, &doc))
-	res := doc.AssessmentResults.Results[0]
+	res := oscalResult(t, incompleteRun(t))
 	findings := map[string]string{}
 	for _, f := range res.Findings {
 		findings[strings.TrimSuffix(f.Target.TargetID, "_obj")] = f.Target.Status.State
@@ -151,13 +142,7 @@ func TestOSCALUnprovenHasNoFinding(t *testing.T) {
 	assert.Equal(t, "INCOMPLETE", props["run-verdict"])
 	assert.Equal(t, "3", props["checks-unproven"])
 
-	var n3 *oscal.Observation
-	for i, o := range res.Observations {
-		if o.Title == "NET-003 evidence" {
-			n3 = &res.Observations[i]
-		}
-	}
-	require.NotNil(t, n3)
+	n3 := observationOf(t, res, "NET-003")
 	assert.Contains(t, n3.Description, "NET-003 Tenant egress to other namespaces is blocked: UNPROVEN. 252 observations (144 tested paths, 108 positive controls), 6 not as expected, 24 unproven.")
 	assert.True(t, strings.HasPrefix(n3.Remarks, "Not proven, so no finding: "), n3.Remarks)
 	require.Len(t, n3.RelevantEvidence, 1+6+24, "the results file, the failed controls, the unproven paths")
@@ -171,12 +156,36 @@ func TestOSCALUnprovenHasNoFinding(t *testing.T) {
 	assert.Equal(t, "2", evProps["round"])
 	assert.Equal(t, "not shown in round 2: bh-rnd3x-control/probe-0 answers tcp/pod-ip", evProps["why"])
 
-	var rbac *oscal.Observation
-	for i, o := range res.Observations {
-		if o.Title == "RBAC-001 evidence" {
-			rbac = &res.Observations[i]
+	rbac := observationOf(t, res, "RBAC-001")
+	assert.Contains(t, rbac.Description, "2 not applicable")
+}
+
+// observationOf is the OSCAL observation of check id.
+func observationOf(t *testing.T, res oscal.Result, id string) oscal.Observation {
+	t.Helper()
+	for _, o := range res.Observations {
+		if o.Title == id+" evidence" {
+			return o
 		}
 	}
-	require.NotNil(t, rbac)
-	assert.Contains(t, rbac.Description, "2 not applicable")
+	t.Fatalf("no OSCAL observation for %s", id)
+	return oscal.Observation{}
+}
+
+// oscalDocOf renders r as OSCAL and reads the document back.
+func oscalDocOf(t *testing.T, r *Results) oscal.Document {
+	t.Helper()
+	data, err := OSCAL(r, testCatalogue(t))
+	require.NoError(t, err)
+	var doc oscal.Document
+	require.NoError(t, json.Unmarshal(data, &doc))
+	return doc
+}
+
+// oscalResult is the one result of r's OSCAL document.
+func oscalResult(t *testing.T, r *Results) oscal.Result {
+	t.Helper()
+	res := oscalDocOf(t, r).AssessmentResults.Results
+	require.Len(t, res, 1)
+	return res[0]
 }

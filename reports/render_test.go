@@ -202,11 +202,7 @@ func TestMarkdownShowsUnprovenChecksApart(t *testing.T) {
 }
 
 func TestMarkdownIncompleteRun(t *testing.T) {
-	r := roundsRun(t)
-	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-31\n- check: NET-002\n  justification: j\n  expires: 2027-01-31\n")
-	waived, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
-	require.NoError(t, err)
-	md := Markdown(waived, testCatalogue(t))
+	md := Markdown(incompleteRun(t), testCatalogue(t))
 	assert.True(t, strings.HasPrefix(md, "## bulkhead tenant isolation: INCOMPLETE\n"))
 	assert.Contains(t, md, "> ❔ **INCOMPLETE**: nothing failed, but 3 checks were not proven and 0 not evaluated: this run does not show that the cluster keeps tenants apart.")
 	assert.NotContains(t, md, "### Failed or could not run")

@@ -126,12 +126,7 @@ func TestWaiverDoesNotWaiveErrorsOrPasses(t *testing.T) {
 func TestWaiverNeverCoversAControl(t *testing.T) {
 	r := realRun(t)
 	c := findCheck(t, r, "NET-002")
-	for i := range c.Observations {
-		if c.Observations[i].Role == RoleControl {
-			c.Observations[i].OK, c.Observations[i].Observed = false, "timeout"
-			break
-		}
-	}
+	failFirstControl(t, c)
 	c.Verdict, c.Reason = Fail, "a positive control failed, so blocked results prove nothing"
 	for _, doc := range []string{
 		"waivers:\n- check: NET-002\n  justification: j\n  expires: 2027-01-01\n",
@@ -152,12 +147,7 @@ func TestWaiverNeverCoversAControl(t *testing.T) {
 func TestWaiverOverLeaksAndAFailedControlOfAnOlderRun(t *testing.T) {
 	r := brokenRun(t)
 	c := findCheck(t, r, "NET-001")
-	for i := range c.Observations {
-		if c.Observations[i].Role == RoleControl {
-			c.Observations[i].OK, c.Observations[i].Observed = false, "timeout"
-			break
-		}
-	}
+	failFirstControl(t, c)
 	out, err := ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
 	require.NoError(t, err)
 	got := findCheck(t, out, "NET-001")
