@@ -40,7 +40,7 @@ import (
 // RBAC-001 adds API observations shaped like internal/checks/rbac's sweep
 // (one verb, to keep the file small) with the tenants' ServiceAccounts not
 // applicable (actors.NotApplicable: their grant holds no "list secrets"),
-// judged by checks.Judge with RBAC-001's definition.
+// run through checks.Execute as RBAC-001 (its definition, this Run).
 //
 // Timings in the notes are the simulation's (milliseconds, not seconds).
 //
@@ -199,10 +199,10 @@ func makeRoundsRun(t *testing.T) *reports.Results {
 		if c.ID != "RBAC-001" {
 			continue
 		}
-		j := checks.Judge(c, rbacRound(top))
-		r.Checks = append(r.Checks, reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves,
-			Verdict: j.Verdict, Reason: j.Reason, Observations: j.Observations,
-			Started: roundsT0.Add(20 * time.Second), Finished: roundsT0.Add(21 * time.Second)})
+		c.Run = func(context.Context, *checks.Env) checks.Outcome { return rbacRound(top) }
+		res := checks.Execute(context.Background(), c, env)
+		res.Started, res.Finished = roundsT0.Add(20*time.Second), roundsT0.Add(21*time.Second)
+		r.Checks = append(r.Checks, res)
 	}
 	return r
 }
