@@ -354,6 +354,9 @@ func waive(c CheckResult, leaks []Observation, used []Waiver) CheckResult {
 	}
 	c.Waiver = first.ref(false)
 	missing := unprovenBesidesLeaks(c.Observations)
+	if len(c.NotEvaluated) > 0 {
+		missing = append(missing, "not evaluated: "+strings.Join(c.NotEvaluated, "; "))
+	}
 	if len(missing) == 0 {
 		c.Verdict = Waived
 		return c

@@ -255,3 +255,23 @@ func TestLoadWaiversFromFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, empty.Items)
 }
+
+func TestWaiverLeavesWhatWasNotEvaluated(t *testing.T) {
+	r := brokenRun(t)
+	for i := range r.Checks {
+		if r.Checks[i].ID == "NET-001" {
+			r.Checks[i].NotEvaluated = []string{"tenant c in c-web: no identity may create pods"}
+		}
+	}
+	ws := parseWaivers(t, `
+waivers:
+- check: NET-001
+  justification: "known leak, ticket SEC-1"
+  expires: 2026-12-31
+`)
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	c := findCheck(t, out, "NET-001")
+	assert.Equal(t, Unproven, c.Verdict, "the leaks are waived, but part of the check was never evaluated")
+	assert.Contains(t, c.Reason, "not evaluated: tenant c")
+}
