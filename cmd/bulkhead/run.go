@@ -93,7 +93,11 @@ Tenant config (--config):
     services: false                            # also create a Service per probe pod
     imagePullSecret: ""                        # a pull secret present in every tenant namespace
   Traffic within a tenant (across its namespaces) is expected to work, between tenants
-  to be blocked, unless allowedTo says otherwise. Unknown fields are errors.
+  to be blocked, unless allowedTo says otherwise.
+  The file is YAML 1.2: y, n, yes, no, on, off are plain strings (namespaces: [x, y, z]
+  names x, y and z). Where a name or value is expected, a plain true/false, null/~ or
+  number (0123, 1e3, 0x1f) is an error: quote it (namespaces: ["0123"]). Unknown fields
+  are errors; every error names file:line:column and the field.
 
 Everything bulkhead creates carries the labels app.kubernetes.io/managed-by=bulkhead
 and bulkhead.dev/run=<run-id> and is removed at the end, on failure and on Ctrl-C.
