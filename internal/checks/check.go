@@ -43,6 +43,8 @@ type Check struct {
 	// check whose observations are themselves the positive case (e.g. "same
 	// tenant traffic works"). Empty means a passing control is required.
 	NoControl string
+	// Creates declares what the check puts into the cluster (footprint.go).
+	Creates []Footprint
 	// Run tries the property against the cluster described by env.
 	Run func(ctx context.Context, env *Env) Outcome
 }

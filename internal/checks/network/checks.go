@@ -32,18 +32,24 @@ func Checks() []checks.Check {
 			Title:  "Cross-tenant traffic is blocked in both directions",
 			Proves: "No pod of one tenant can open a TCP/UDP/SCTP connection to a pod of another tenant, by pod IP, ClusterIP or Service DNS name, while pods within each tenant can (positive control).",
 			Run:    matrixCheck(crossTenant, "no two isolated tenants in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantIngress, Area: checks.Network,
 			Title:  "Tenant ingress is isolated from unprotected namespaces",
 			Proves: "Pods in a namespace without any policy (which may send anywhere) cannot reach tenant pods: each tenant's ingress policy holds on its own, while tenant pods answer within their tenant and control pods reach each other (positive controls).",
 			Run:    matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantEgress, Area: checks.Network,
 			Title:  "Tenant egress to other namespaces is blocked",
 			Proves: "Tenant pods cannot reach pods in a namespace without any policy (which accepts anything): each tenant's egress policy holds on its own, while the control pods answer each other (positive control).",
 			Run:    matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDSameTenant, Area: checks.Network,
@@ -51,12 +57,16 @@ func Checks() []checks.Check {
 			Proves:    "Isolation does not break the tenant: its pods reach each other by pod IP, ClusterIP and Service DNS name over every protocol probed.",
 			NoControl: "every observation is a path that must work: the check is its own positive case",
 			Run:       matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDDNS, Area: checks.Network,
 			Title:  "DNS resolution works from tenant pods",
 			Proves: "Tenant pods resolve the kubernetes Service and their own Services through cluster DNS despite default-deny egress (the control namespace resolves them too: positive control).",
 			Run:    matrixCheck(dnsResolution, "no isolated tenant in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 	}
 }
