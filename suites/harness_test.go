@@ -32,8 +32,8 @@ type harness struct {
 	log    *slog.Logger
 	timing checks.Timing
 	kind   *kindcluster.Cluster
-	// madeByBulkhead: the cluster carries bulkhead's marker (created now or
-	// by an earlier run with --keep-cluster).
+	// madeByBulkhead: the cluster is a kind cluster bulkhead created (now,
+	// or proven, by an earlier run with --keep-cluster).
 	madeByBulkhead bool
 	probe          string
 	clients        *kube.Clients
@@ -85,9 +85,11 @@ func (h *harness) newKindCluster() {
 }
 
 // useExistingCluster runs against the kubeconfig's cluster. A kind cluster
-// bulkhead created earlier (kept with --keep-cluster) is recognised by its
-// marker: then a probe image is built and side-loaded as for a new one, so
-// several developers' runs can share one cluster.
+// bulkhead created earlier (kept with --keep-cluster) is recognised when it
+// is proven (target.ProveDisposable: its marker names a kind cluster in the
+// local Docker engine at the kubeconfig's server): then a probe image is
+// built and side-loaded as for a new one, so several developers' runs can
+// share one cluster.
 func (h *harness) useExistingCluster(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
 	clients, err := kube.Load(cfg.KubeconfigFile(), cfg.KubeContext())
 	if err != nil {
@@ -96,17 +98,19 @@ func (h *harness) useExistingCluster(ctx context.Context, cfg *envconf.Config) (
 	if _, err := clients.Ping(ctx); err != nil {
 		return ctx, err
 	}
-	marker, made := target.ReadMarker(ctx, clients)
+	proof := target.ProveDisposable(ctx, clients)
+	made := proof.Disposable
 	h.madeByBulkhead = made
+	h.log.Info("target", "server", clients.Server, "disposable", made, "why", proof.Reason)
 	h.probe = h.target.ProbeImage
 	if h.probe != "" {
 		return ctx, nil
 	}
-	if !made || marker.KindCluster == "" {
+	if !made {
 		return ctx, errors.New("against an existing cluster, pass --probe-image (a probe image the cluster can pull; `make probe-image` builds one)")
 	}
 	opts := h.target.KindOptions()
-	opts.Name, opts.Reuse = marker.KindCluster, true
+	opts.Name, opts.Reuse = proof.KindCluster, true
 	h.probe, err = h.target.ProvideProbeImage(ctx, kindcluster.New(opts))
 	return ctx, err
 }

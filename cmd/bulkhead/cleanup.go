@@ -65,8 +65,8 @@ Objects without bulkhead's labels are never touched.`,
 			// A metadata decoy lives outside Kubernetes (a container on the
 			// kind network, routes on the nodes), only on kind clusters
 			// bulkhead created.
-			if marker, made := target.ReadMarker(ctx, c); made && marker.KindCluster != "" {
-				removed, err := decoy.CleanupLeftovers(ctx, decoy.LeftoverOptions{RunID: runID, KindCluster: marker.KindCluster})
+			if proof := target.ProveDisposable(ctx, c); proof.Disposable {
+				removed, err := decoy.CleanupLeftovers(ctx, decoy.LeftoverOptions{RunID: runID, KindCluster: proof.KindCluster})
 				for _, r := range removed {
 					fmt.Fprintf(out, "removed %s\n", r)
 				}

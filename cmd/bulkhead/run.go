@@ -320,9 +320,14 @@ func (o *runOptions) prepareTarget(ctx context.Context, prog *progress, stdin io
 		return nil, err
 	}
 	rt := &runTarget{clients: clients, context: clients.Context}
-	marker, made := target.ReadMarker(ctx, clients)
-	rt.madeByBulkhead, rt.kindName = made, marker.KindCluster
-	prog.Line("target: %s (context %q)%s", clients.Server, clients.Context, map[bool]string{true: ", a kind cluster bulkhead created", false: ""}[made])
+	proof := target.ProveDisposable(ctx, clients)
+	made := proof.Disposable
+	if made {
+		rt.madeByBulkhead, rt.kindName = true, proof.KindCluster
+		prog.Line("target: %s (context %q), disposable: %s", clients.Server, clients.Context, proof.Reason)
+	} else {
+		prog.Line("target: %s (context %q), not disposable: %s", clients.Server, clients.Context, proof.Reason)
+	}
 	if !made {
 		if err := confirm(o.yes, stdin, prog, clients); err != nil {
 			return nil, err
@@ -330,11 +335,11 @@ func (o *runOptions) prepareTarget(ctx context.Context, prog *progress, stdin io
 	}
 	rt.probeImage = t.ProbeImage
 	if rt.probeImage == "" {
-		if !made || marker.KindCluster == "" {
+		if !made {
 			return nil, errors.New("pass --probe-image with a probe image this cluster can pull (`bulkhead probe-image --push REF` builds and pushes one)")
 		}
 		opts := t.KindOptions()
-		opts.Name, opts.Reuse = marker.KindCluster, true
+		opts.Name, opts.Reuse = proof.KindCluster, true
 		if rt.probeImage, err = t.ProvideProbeImage(ctx, kindcluster.New(opts)); err != nil {
 			return nil, err
 		}
