@@ -329,7 +329,7 @@ func (o *runOptions) prepareTarget(ctx context.Context, prog *progress, stdin io
 		prog.Line("target: %s (context %q), not disposable: %s", clients.Server, clients.Context, proof.Reason)
 	}
 	if !made {
-		if err := confirm(o.yes, stdin, prog, clients); err != nil {
+		if err := confirm(o.yes, stdin, prog, clients, "bulkhead will create labelled namespaces and probe pods in this cluster and remove them afterwards.\nProceed"); err != nil {
 			return nil, err
 		}
 	}
@@ -347,8 +347,9 @@ func (o *runOptions) prepareTarget(ctx context.Context, prog *progress, stdin io
 	return rt, nil
 }
 
-// confirm asks before touching a cluster bulkhead did not create.
-func confirm(yes bool, stdin io.Reader, prog *progress, c *kube.Clients) error {
+// confirm asks question (ending in "Proceed", say) about the cluster of c
+// and wants a yes; --yes answers it in advance.
+func confirm(yes bool, stdin io.Reader, prog *progress, c *kube.Clients, question string) error {
 	if yes {
 		return nil
 	}
@@ -356,8 +357,8 @@ func confirm(yes bool, stdin io.Reader, prog *progress, c *kube.Clients) error {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return fmt.Errorf("refusing to touch %s (context %q) without confirmation: pass --yes (or %s=1) when not running interactively", c.Server, c.Context, EnvYes)
 	}
-	prog.Line("bulkhead will create labelled namespaces and probe pods in this cluster and remove them afterwards.")
-	fmt.Fprintf(prog.w, "Proceed against %s? [y/N] ", c.Server)
+	prog.Line("cluster %s (context %q)", c.Server, c.Context)
+	fmt.Fprintf(prog.w, "%s against %s? [y/N] ", question, c.Server)
 	answer, _ := bufio.NewReader(stdin).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":

@@ -16,6 +16,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/internal/runs"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -31,9 +32,10 @@ type Options struct {
 	// run on control-plane nodes and checks may install cluster-level
 	// fixtures (a metadata decoy).
 	Disposable bool
-	// CleanLeftovers removes every earlier run's objects at start. Only for
-	// a cluster this process created or reused for itself: on a shared
-	// cluster other runs may be live.
+	// CleanLeftovers removes, at start, earlier runs that were left behind
+	// (their Lease expired). Only for a kind cluster this process created
+	// or reused: elsewhere that is for `bulkhead cleanup` to do, after
+	// showing what it would remove. Live runs are never touched.
 	CleanLeftovers bool
 	// Tenants to create; the reference tenants when empty and BYO is nil.
 	Tenants []fixtures.TenantSpec
@@ -87,6 +89,8 @@ type Session struct {
 
 	mu      sync.Mutex
 	results reports.Results
+
+	lease *runs.Holder
 
 	closeOnce sync.Once
 	closeErr  error
@@ -144,9 +148,6 @@ func (s *Session) Start(ctx context.Context) (err error) {
 	}
 	s.results.Run.Cluster = info
 
-	if err := s.handleLeftovers(ctx); err != nil {
-		return err
-	}
 	defer func() {
 		if err != nil {
 			if cerr := s.Close(context.WithoutCancel(ctx)); cerr != nil {
@@ -154,6 +155,14 @@ func (s *Session) Start(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	// The Lease comes first: from the run's first object on, `bulkhead
+	// cleanup` and other runs' start-up can tell it is live.
+	if err := s.holdLease(ctx); err != nil {
+		return err
+	}
+	if err := s.handleLeftovers(ctx); err != nil {
+		return err
+	}
 	var top checks.Topology
 	if s.opts.BYO != nil {
 		top, err = s.provisionBYO(ctx, s.opts.BYO)
@@ -176,29 +185,82 @@ func (s *Session) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// handleLeftovers removes earlier runs' objects when asked (a reused kind
-// cluster keeps whatever an earlier run left). Otherwise other runs may be
-// live: it only warns.
+// holdLease creates the run's control namespace and its Lease, renewed
+// until Close.
+func (s *Session) holdLease(ctx context.Context) error {
+	for _, t := range fixtures.OwnTenants(s.opts.RunID) {
+		if t.Name != fixtures.TenantControl {
+			continue
+		}
+		objs, err := fixtures.RenderTenant(s.opts.RunID, t)
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if o.GetKind() == "Namespace" {
+				if err := s.applier.Create(ctx, o); err != nil {
+					return fmt.Errorf("create the run's control namespace: %w", err)
+				}
+			}
+		}
+	}
+	h, err := runs.Hold(ctx, s.opts.Clients, s.opts.RunID, s.opts.Frontend, s.opts.Log)
+	if err != nil {
+		return err
+	}
+	s.lease = h
+	return nil
+}
+
+// handleLeftovers looks at the other runs on the cluster. Live runs (their
+// Lease renewed) are left alone. Runs left behind are removed when asked
+// (a kind cluster this process created or reused); otherwise it only says
+// so, for `bulkhead cleanup` to do.
 func (s *Session) handleLeftovers(ctx context.Context) error {
 	nss, err := s.opts.Clients.Core.CoreV1().Namespaces().List(ctx, listBy(fixtures.ManagedSelector()))
 	if err != nil {
 		return fmt.Errorf("list bulkhead namespaces: %w", err)
 	}
-	if len(nss.Items) == 0 {
+	byRun := map[string][]runs.Object{}
+	for _, ns := range nss.Items {
+		id := ns.Labels[fixtures.LabelRun]
+		if id == "" || id == s.opts.RunID {
+			continue
+		}
+		byRun[id] = append(byRun[id], runs.Object{Name: ns.Name, Created: ns.CreationTimestamp.Time})
+	}
+	var left, live []string
+	for id, objs := range byRun {
+		r, err := runs.Judge(ctx, s.opts.Clients, id, objs, time.Now())
+		if err != nil {
+			return err
+		}
+		if r.State == runs.Live {
+			live = append(live, id)
+			continue
+		}
+		left = append(left, id)
+	}
+	if len(live) > 0 {
+		s.opts.Log.Info("other bulkhead runs are live on this cluster; they are left alone", "runs", live)
+	}
+	if len(left) == 0 {
 		return nil
 	}
 	if !s.opts.CleanLeftovers {
-		var names []string
-		for _, ns := range nss.Items {
-			names = append(names, ns.Name)
-		}
-		s.opts.Log.Warn("namespaces of other bulkhead runs exist; remove them with `bulkhead cleanup` if no run is live", "namespaces", names)
+		s.opts.Log.Warn("earlier bulkhead runs were left behind (their Lease expired); `bulkhead cleanup` removes them", "runs", left)
 		return nil
 	}
-	rep, err := fixtures.Cleanup(ctx, s.opts.Clients, fixtures.ManagedSelector(), s.opts.CleanupTimeout)
-	s.opts.Log.Info("removed leftovers of earlier runs", "namespaces", rep.Namespaces, "objects", rep.Objects)
-	if err != nil {
-		return fmt.Errorf("remove leftovers of earlier runs: %w", err)
+	for _, id := range left {
+		inv, err := runs.Find(ctx, s.opts.Clients, fixtures.RunSelector(id))
+		if err != nil {
+			return fmt.Errorf("find what run %s left behind: %w", id, err)
+		}
+		rep, err := runs.Remove(ctx, s.opts.Clients, inv.Objects, s.opts.CleanupTimeout)
+		s.opts.Log.Info("removed a run that was left behind", "run", id, "namespaces", rep.Namespaces, "objects", len(rep.Objects))
+		if err != nil {
+			return fmt.Errorf("remove run %s, left behind: %w", id, err)
+		}
 	}
 	return nil
 }
@@ -237,13 +299,22 @@ func (s *Session) Results() *reports.Results {
 	return &r
 }
 
-// Close removes everything this run created and waits for its namespaces to
-// be gone. It is safe to call more than once and from a signal handler.
+// Close removes everything carrying this run's labels, of every kind the
+// API server serves, and waits until it is gone; then it stops renewing the
+// run's Lease (which went with the control namespace). It is safe to call
+// more than once.
 func (s *Session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		defer s.lease.Stop()
 		ctx, cancel := context.WithTimeout(ctx, s.opts.CleanupTimeout+30*time.Second)
 		defer cancel()
-		rep, err := fixtures.Cleanup(ctx, s.opts.Clients, fixtures.RunSelector(s.opts.RunID), s.opts.CleanupTimeout)
+		inv, err := runs.Find(ctx, s.opts.Clients, fixtures.RunSelector(s.opts.RunID))
+		var rep runs.Removed
+		if inv != nil {
+			var rerr error
+			rep, rerr = runs.Remove(ctx, s.opts.Clients, inv.Objects, s.opts.CleanupTimeout)
+			err = errors.Join(err, rerr)
+		}
 		s.opts.Log.Info("cleaned up run", "run", s.opts.RunID, "namespaces", rep.Namespaces, "objects", len(rep.Objects))
 		if err != nil {
 			s.closeErr = fmt.Errorf("clean up run %s: %w", s.opts.RunID, err)
