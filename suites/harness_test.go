@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -19,6 +17,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead"
 	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
 	"github.com/bulkhead-k8s/bulkhead/internal/target"
@@ -122,6 +121,10 @@ func (h *harness) markCluster(ctx context.Context, cfg *envconf.Config) (context
 		return ctx, err
 	}
 	h.madeByBulkhead = true
+	if !h.target.KeepCluster {
+		// A second signal deletes the cluster this run made at once.
+		interrupt.FromContext(ctx).OnForce("kind cluster "+h.target.ClusterName, h.destroyCluster)
+	}
 	return ctx, target.MarkCluster(ctx, clients, h.target.ClusterName)
 }
 
@@ -160,6 +163,7 @@ func (h *harness) startSession(ctx context.Context, cfg *envconf.Config) (contex
 		return ctx, err
 	}
 	h.session = s
+	interrupt.FromContext(ctx).OnForce("run "+s.RunID(), s.Abort)
 	h.log.Info("run", "id", s.RunID())
 	return ctx, s.Start(ctx)
 }
@@ -221,24 +225,16 @@ func (h *harness) writeReports(res *reports.Results) error {
 	return nil
 }
 
-// cleanupOnSignal makes Ctrl-C (SIGINT) and SIGTERM leave nothing behind:
-// the run's context is cancelled so in-flight work stops, Finish runs
-// (reports, namespaces, cluster), and the process exits. If Finish has not
-// completed within a minute, or a second signal arrives, the clean-up runs
-// here directly.
-func (h *harness) cleanupOnSignal(cancel context.CancelFunc) {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sig
-		h.log.Warn("interrupted: cleaning up before exit", "signal", s.String())
-		cancel()
-		select {
-		case <-h.finished:
-		case <-sig:
-		case <-time.After(time.Minute):
-		}
-		_, _ = h.finish(context.Background(), nil)
-		os.Exit(130)
-	}()
+// afterInterrupt runs after the first signal (interrupt.Notify cancelled
+// the run's context, so in-flight work stops and Finish runs): if Finish
+// has not completed within a minute, the clean-up runs here directly, and
+// the process exits. A second signal meanwhile does the fast undo and
+// exits; a third exits at once.
+func (h *harness) afterInterrupt() {
+	select {
+	case <-h.finished:
+	case <-time.After(time.Minute):
+	}
+	_, _ = h.finish(context.Background(), nil)
+	os.Exit(130)
 }

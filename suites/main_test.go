@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 )
 
 var (
@@ -39,7 +41,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// Ctrl-C, SIGTERM and SIGHUP alike, as in the CLI (internal/interrupt).
+	ctx, sig := interrupt.Notify(context.Background(), interrupt.Options{Out: os.Stderr, ExitCode: 130, AfterFirst: h.afterInterrupt})
 	testenv, err = env.NewWithContext(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
@@ -59,8 +62,8 @@ func TestMain(m *testing.M) {
 	}
 	testenv.Setup(h.startSession)
 	testenv.Finish(h.finish)
-	h.cleanupOnSignal(cancel)
 	code := testenv.Run(m)
+	sig.Stop()
 	if code == 0 && h.finishErr != nil {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", h.finishErr)
 		code = 1

@@ -22,6 +22,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/internal/preflight"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
@@ -164,9 +165,19 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 		return cannot(err)
 	}
 
+	sig := interrupt.FromContext(ctx)
 	tgt, err := o.prepareTarget(ctx, prog, stdin)
 	if tgt != nil {
 		defer tgt.release(context.WithoutCancel(ctx), prog)
+		if tgt.kind != nil && !tgt.keep {
+			// A second signal deletes the cluster this run made at once.
+			defer sig.OnForce("kind cluster "+tgt.kindName, func(ctx context.Context) error {
+				if !tgt.kind.Created() {
+					return nil
+				}
+				return tgt.kind.Destroy(ctx)
+			})()
+		}
 	}
 	if err != nil {
 		return cannot(err)
@@ -187,6 +198,14 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	})
 	if err != nil {
 		return cannot(err)
+	}
+	// A second signal deletes everything labelled with the run at once.
+	defer sig.OnForce("run "+s.RunID(), s.Abort)()
+	if tgt.kindName != "" {
+		defer sig.OnForce("metadata decoy of run "+s.RunID(), func(ctx context.Context) error {
+			_, err := decoy.CleanupLeftovers(ctx, decoy.LeftoverOptions{RunID: s.RunID(), KindCluster: tgt.kindName})
+			return err
+		})()
 	}
 	// Clean up however the run ends: success, failure, error or Ctrl-C.
 	defer func() {

@@ -94,6 +94,7 @@ type Session struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	abortOnce sync.Once
 }
 
 // New prepares a session without touching the cluster. Its RunID is fixed
@@ -321,4 +322,32 @@ func (s *Session) Close(ctx context.Context) error {
 		}
 	})
 	return s.closeErr
+}
+
+// AbortTimeout bounds Abort.
+const AbortTimeout = 20 * time.Second
+
+// Abort is the fast undo of a second Ctrl-C: it starts the deletion of
+// everything carrying the run's labels (objects in tenant namespaces,
+// cluster-scoped objects, the run's own namespaces) without waiting for
+// any of it to be gone, and stops renewing the Lease. It needs no
+// knowledge of what checks created: whatever carries the run's labels
+// goes. It returns within AbortTimeout and may run while Close does.
+func (s *Session) Abort(ctx context.Context) error {
+	var err error
+	s.abortOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AbortTimeout)
+		defer cancel()
+		inv, ferr := runs.Find(ctx, s.opts.Clients, fixtures.RunSelector(s.opts.RunID))
+		err = ferr
+		if inv != nil {
+			_, rerr := runs.Remove(ctx, s.opts.Clients, inv.Objects, 0)
+			err = errors.Join(err, rerr)
+		}
+		go s.lease.Stop() // the renewal may be mid-request; do not wait for it
+		if err != nil {
+			err = fmt.Errorf("undo run %s: %w", s.opts.RunID, err)
+		}
+	})
+	return err
 }
