@@ -23,7 +23,6 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 )
@@ -35,7 +34,8 @@ var (
 
 func TestMain(m *testing.M) {
 	h = newHarness()
-	h.registerFlags(flag.CommandLine)
+	// The flags `bulkhead run` takes too, registered by the same function.
+	h.target.RegisterFlags(flag.CommandLine, &h.timing)
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
@@ -49,18 +49,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	h.target.Kubeconfig, h.target.Context = cfg.KubeconfigFile(), cfg.KubeContext()
-	if h.existingCluster() {
-		testenv.Setup(h.useExistingCluster)
-	} else {
-		h.newKindCluster()
-		testenv.Setup(
-			envfuncs.CreateCluster(h.kind, h.target.ClusterName),
-			h.installCNI,
-			h.markCluster,
-			h.provideProbeImage,
-		)
-	}
-	testenv.Setup(h.startSession)
+	testenv.Setup(h.prepare, h.startSession)
 	testenv.Finish(h.finish)
 	code := testenv.Run(m)
 	sig.Stop()
