@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bulkhead-k8s/bulkhead"
+	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
@@ -44,6 +45,7 @@ type runOptions struct {
 	yes        bool
 	verbose    bool
 	quiet      bool
+	dryRun     bool
 	runID      string
 }
 
@@ -53,8 +55,9 @@ func newRunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the isolation checks against a cluster and write reports",
-		Long:  runHelp + runHelpEnd,
+		Long:  runHelp + "\n" + footprintText(all.Registry().All()) + runHelpEnd,
 		Example: `  bulkhead run --kind
+  bulkhead run --context staging --config tenants.yaml --dry-run
   bulkhead run --context staging --config tenants.yaml --probe-image registry.example.com/bulkhead/probe:v0.1.0 --yes
   bulkhead run --kind --areas network,rbac --profile quick
   bulkhead run --context prod --config tenants.yaml --labels mtb=MTB-PL1-BC-NI-1 --waivers waivers.yaml`,
@@ -78,6 +81,7 @@ func newRunCommand() *cobra.Command {
 	f.StringVar(&o.labels, "labels", "", "only checks with these labels, e.g. area=network,mtb=MTB-PL1-BC-NI-1")
 	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels, e.g. check=QUOTA-001")
 	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print what the run would create in which namespace, for how long and what turns it off, reading the cluster only; create nothing")
 	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster that is not a kind cluster bulkhead created (env "+EnvYes+")")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
@@ -98,7 +102,8 @@ Target (one of):
 
 Tenants:
   without --config             bulkhead creates reference tenants a and b for this run
-  --config tenants.yaml        your tenants (below)
+  --config tenants.yaml        your tenants (below); what bulkhead adds to their
+                               namespaces is listed under "In tenant namespaces"
   either way                   bulkhead also creates its own "control" namespace (no
                                policy: the positive control) and "sentinel" namespace
                                (its default-deny policy: tells a CNI that ignores
@@ -169,10 +174,13 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	if err != nil {
 		return cannot(err)
 	}
+	if o.dryRun {
+		return o.plan(ctx, stdout, selected, byo)
+	}
 
 	sig := interrupt.FromContext(ctx)
 	o.target.Confirm = func(_ context.Context, t *target.Target) error {
-		return confirm(o.yes, stdin, prog, t.Clients, fmt.Sprintf("This cluster is not a kind cluster bulkhead created (%s).\nbulkhead will create its namespaces and probe pods (and what its checks need) and remove them afterwards.\nProceed", t.Proof.Reason))
+		return confirm(o.yes, stdin, prog, t.Clients, fmt.Sprintf("This cluster is not a kind cluster bulkhead created (%s).\nbulkhead will create what `bulkhead run --dry-run` lists and remove it afterwards.\nProceed", t.Proof.Reason))
 	}
 	tgt, err := target.Prepare(ctx, &o.target)
 	if tgt != nil {
@@ -260,6 +268,43 @@ func (o *runOptions) sessionOptions(c *kube.Clients, probe string, disposable, o
 		Build:   reports.Build{Version: ver, Commit: commit},
 		Cluster: reports.Cluster{Context: kubeContext},
 	}
+}
+
+// plan prints what the run would create, reading the cluster only: no
+// namespace, pod or Lease is created, not even as a server-side dry-run.
+func (o *runOptions) plan(ctx context.Context, stdout io.Writer, selected []checks.Check, byo *config.File) error {
+	if o.runID == "" {
+		o.runID = fixtures.NewRunID()
+	}
+	probe := o.target.ProbeImage
+	if probe == "" {
+		probe = "(probe image)"
+	}
+	if o.target.Kind {
+		if byo != nil {
+			return cannot(errors.New("--config names namespaces of an existing cluster, and --kind makes a new one: plan against the cluster with --kubeconfig/--context"))
+		}
+		p, err := session.MakePlan(ctx, o.sessionOptions(nil, probe, true, true, "", nil, o.target.Logger()))
+		if err != nil {
+			return cannot(err)
+		}
+		printPlan(stdout, p, selected, "a new kind cluster "+o.target.ClusterName, target.Proof{Disposable: true, Reason: "created for this run"})
+		return nil
+	}
+	c, err := kube.Load(o.target.Kubeconfig, o.target.Context)
+	if err != nil {
+		return cannot(err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		return cannot(err)
+	}
+	proof := target.ProveDisposable(ctx, c)
+	p, err := session.MakePlan(ctx, o.sessionOptions(c, probe, proof.Disposable, false, c.Context, byo, o.target.Logger()))
+	if err != nil {
+		return cannot(err)
+	}
+	printPlan(stdout, p, selected, fmt.Sprintf("%s (context %q)", c.Server, c.Context), proof)
+	return nil
 }
 
 // validate checks flags and reads the tenant config.
