@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,9 @@ func (h *harness) startSession(ctx context.Context, _ *envconf.Config) (context.
 		Frontend:       "go test",
 		Build:          reports.Build{Version: ver, Commit: commit},
 		Cluster:        reports.Cluster{Context: h.tgt.Context},
+		// Every check's real creates are compared with its declared
+		// footprint; finish fails the run on any it does not declare.
+		Audit: true,
 	})
 	if err != nil {
 		return ctx, err
@@ -106,6 +110,9 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 		defer close(h.finished)
 		ctx := context.WithoutCancel(ctx)
 		if h.session != nil {
+			if u := h.session.Undeclared(); len(u) > 0 {
+				errs = append(errs, fmt.Errorf("checks created objects their footprint does not declare:\n  %s", strings.Join(u, "\n  ")))
+			}
 			if res := h.session.Results(); len(res.Checks) > 0 {
 				if err := h.writeReports(res); err != nil {
 					errs = append(errs, err)

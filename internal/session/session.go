@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
@@ -55,6 +58,9 @@ type Options struct {
 	// Cluster is the cluster description known to the caller (context,
 	// disposable); Start fills in what it can read from the cluster.
 	Cluster reports.Cluster
+	// Audit records what each check creates and compares it with the
+	// check's declared footprint (Undeclared); the e2e suites turn it on.
+	Audit bool
 }
 
 func (o *Options) defaults() {
@@ -92,6 +98,10 @@ type Session struct {
 
 	lease *runs.Holder
 
+	audit      *audit
+	kinds      func(schema.GroupVersionResource) string
+	undeclared []string
+
 	closeOnce sync.Once
 	closeErr  error
 	abortOnce sync.Once
@@ -110,7 +120,16 @@ func New(opts Options) (*Session, error) {
 	if opts.ProbeImage == "" {
 		return nil, errors.New("session: no probe image")
 	}
-	s := &Session{opts: opts, applier: fixtures.NewApplier(opts.Clients)}
+	s := &Session{opts: opts}
+	if opts.Audit {
+		s.audit = &audit{}
+		var err error
+		if s.opts.Clients, s.kinds, err = auditing(opts.Clients, s.audit); err != nil {
+			return nil, err
+		}
+		opts.Clients = s.opts.Clients
+	}
+	s.applier = fixtures.NewApplier(opts.Clients)
 	s.env = &checks.Env{Kube: opts.Clients, RunID: opts.RunID, ProbeImage: opts.ProbeImage,
 		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log}
 	s.results = reports.Results{Schema: reports.Schema, Run: reports.RunInfo{
@@ -269,11 +288,31 @@ func (s *Session) handleLeftovers(ctx context.Context) error {
 // Execute runs one check and records its result.
 func (s *Session) Execute(ctx context.Context, c checks.Check) reports.CheckResult {
 	s.opts.Log.Debug("check", "id", c.ID, "title", c.Title)
-	res := checks.Execute(ctx, c, s.env)
+	var res reports.CheckResult
+	if s.audit == nil {
+		res = checks.Execute(ctx, c, s.env)
+	} else {
+		done := s.audit.during(c.ID)
+		res = checks.Execute(ctx, c, s.env)
+		done()
+		u := s.audit.undeclared(c, s.env.Topology, s.kinds)
+		res.Notes = append(res.Notes, u...)
+		s.mu.Lock()
+		s.undeclared = append(s.undeclared, u...)
+		s.mu.Unlock()
+	}
 	s.Record(res)
 	// Front ends show verdicts themselves (progress lines, test output).
 	s.opts.Log.Debug("verdict", "id", c.ID, "verdict", res.Verdict, "reason", res.Reason)
 	return res
+}
+
+// Undeclared lists what checks created that their footprint does not
+// declare (with Options.Audit).
+func (s *Session) Undeclared() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.undeclared)
 }
 
 // Record adds a result (a check run elsewhere, or a skipped check).
