@@ -50,7 +50,11 @@ type CheckChange struct {
 	NewlyFailing []string `json:"newlyFailing,omitempty"`
 }
 
+// failing verdicts are failures for the baseline: a leak, or a check that
+// could not run. Unproven and not-evaluated checks are coverage changes.
 func failing(v Verdict) bool { return v == Fail || v == Error }
+
+func notProven(v Verdict) bool { return v == Skipped || v == Unproven }
 
 // evaluated verdicts judged the cluster.
 func evaluated(v Verdict) bool { return v == Pass || v == Fail || v == Waived }
@@ -94,7 +98,7 @@ func CompareBaseline(previous, current *Results) Diff {
 		case !failing(c.Verdict) && failing(p.Verdict) && (c.Verdict == Pass || c.Verdict == Waived):
 			d.Fixed = append(d.Fixed, ch)
 		}
-		if (c.Verdict == Skipped) != (p.Verdict == Skipped) {
+		if notProven(c.Verdict) != notProven(p.Verdict) {
 			d.Coverage = append(d.Coverage, ch)
 		}
 		if np, nc := len(p.Observations), len(c.Observations); np != nc && evaluated(p.Verdict) && evaluated(c.Verdict) {
@@ -205,13 +209,13 @@ func namespaceTenants(r *Results) map[string]string {
 func newlyFailing(pr *Results, p CheckResult, cr *Results, c CheckResult) []string {
 	before := map[string]bool{}
 	for _, o := range p.Observations {
-		if !o.OK {
+		if o.Leak() {
 			before[observationKey(pr, o)] = true
 		}
 	}
 	var out []string
 	for _, o := range c.Observations {
-		if !o.OK && !before[observationKey(cr, o)] {
+		if o.Leak() && !before[observationKey(cr, o)] {
 			out = append(out, describeObservation(o))
 		}
 	}
@@ -222,29 +226,54 @@ func newlyFailing(pr *Results, p CheckResult, cr *Results, c CheckResult) []stri
 // check fails that did not, or a failing check has new failing observations.
 func (d Diff) HasNewFailures() bool { return len(d.NewFailures) > 0 || len(d.Regressed) > 0 }
 
-// Gate decides a run's exit status. Without a baseline (d nil) or with
-// onlyNew false, any failure or error fails the run; with onlyNew, only new
-// failures (see HasNewFailures) do. An interrupted run always fails: what
-// did not run cannot pass. The string says why.
-func Gate(current *Results, d *Diff, onlyNew bool) (failed bool, why string) {
+// Gate decides a run's verdict for its exit status. Without a baseline (d
+// nil) or with onlyNew false it is the run's own verdict. With onlyNew,
+// checks that failed in the baseline and fail the same way now (no new
+// failing observation) do not fail the run; everything else counts as
+// usual, so a check that passed before and is not evaluated or unproven now
+// makes the run INCOMPLETE, and one that errors makes it ERROR. An
+// interrupted run is ERROR at best: what did not run cannot pass. The string
+// says why.
+func Gate(current *Results, d *Diff, onlyNew bool) (RunVerdict, string) {
 	s := current.Summarize()
-	if s.Interrupted {
-		return true, fmt.Sprintf("the run was interrupted (until then: %d failed, %d could not run)", s.Fail, s.Error)
-	}
+	counts := fmt.Sprintf("%d failed, %d unproven, %d could not run, %d not evaluated", s.Fail, s.Unproven, s.Error, s.Skipped)
 	if d == nil || !onlyNew {
-		if s.Failed() {
-			return true, fmt.Sprintf("%d failed, %d could not run", s.Fail, s.Error)
+		v := s.Verdict()
+		if s.Interrupted {
+			return v, "the run was interrupted (until then: " + counts + ")"
 		}
-		return false, fmt.Sprintf("%d passed, %d waived, %d skipped", s.Pass, s.Waived, s.Skipped)
+		if v == RunPass {
+			return v, fmt.Sprintf("%d passed, %d waived", s.Pass, s.Waived)
+		}
+		return v, counts
 	}
 	if d.HasNewFailures() {
 		var ids []string
 		for _, c := range slices.Concat(d.NewFailures, d.Regressed) {
 			ids = append(ids, c.ID)
 		}
-		return true, fmt.Sprintf("new failures since baseline %s: %s", d.Previous.ID, strings.Join(ids, ", "))
+		return RunFail, fmt.Sprintf("new failures since baseline %s: %s", d.Previous.ID, strings.Join(ids, ", "))
 	}
-	return false, fmt.Sprintf("no new failures since baseline %s (%d still failing)", d.Previous.ID, len(d.StillFailing))
+	known := map[string]bool{}
+	for _, c := range d.StillFailing {
+		known[c.ID] = true
+	}
+	rest := *current
+	rest.Checks = nil
+	for _, c := range current.Checks {
+		if !known[c.ID] {
+			rest.Checks = append(rest.Checks, c)
+		}
+	}
+	v := rest.Summarize().Verdict()
+	if len(rest.Checks) == 0 && len(known) > 0 && !s.Interrupted {
+		v = RunPass // every selected check is a known failure
+	}
+	why := fmt.Sprintf("no new failures since baseline %s (%d still failing)", d.Previous.ID, len(d.StillFailing))
+	if v != RunPass {
+		why += "; but " + counts
+	}
+	return v, why
 }
 
 // Markdown renders the diff for a CI job summary or a PR comment.

@@ -46,8 +46,8 @@ func TestBaselineNewFailuresAndFixed(t *testing.T) {
 	assert.Empty(t, d.Fixed)
 	assert.Equal(t, []string{"NET-005"}, ids(d.Coverage), "pass -> skipped is a coverage change")
 	assert.True(t, d.HasNewFailures())
-	failed, why := Gate(cur, &d, true)
-	assert.True(t, failed)
+	verdict, why := Gate(cur, &d, true)
+	assert.Equal(t, RunFail, verdict)
 	assert.Contains(t, why, "NET-001, NET-003")
 
 	// The other way round: the broken run is the baseline, the fixed run is current.
@@ -67,13 +67,13 @@ func TestBaselineOnlyNewFailuresGate(t *testing.T) {
 	assert.Empty(t, d.NewFailures)
 	assert.Empty(t, d.Regressed, "the same paths leak: observations are matched across run IDs")
 	assert.Equal(t, []string{"NET-001", "NET-003"}, ids(d.StillFailing))
-	failed, why := Gate(cur, &d, true)
-	assert.False(t, failed, why)
+	verdict, why := Gate(cur, &d, true)
+	assert.NotEqual(t, RunFail, verdict, why)
 	assert.Contains(t, why, "no new failures")
-	failed, _ = Gate(cur, &d, false)
-	assert.True(t, failed, "without --only-new any failure fails")
-	failed, _ = Gate(cur, nil, true)
-	assert.True(t, failed, "without a baseline any failure fails")
+	verdict, _ = Gate(cur, &d, false)
+	assert.Equal(t, RunFail, verdict, "without --fail-on new any failure fails")
+	verdict, _ = Gate(cur, nil, true)
+	assert.Equal(t, RunFail, verdict, "without a baseline any failure fails")
 }
 
 func TestBaselineRegressedWhenAFailingCheckLeaksMore(t *testing.T) {
@@ -128,16 +128,35 @@ func TestBaselineScopeChanges(t *testing.T) {
 
 func TestInterruptedRunNeverPasses(t *testing.T) {
 	r := realRun(t)
-	failed, _ := Gate(r, nil, false)
-	require.False(t, failed, "the real run passed")
+	verdict, _ := Gate(r, nil, false)
+	require.NotEqual(t, RunFail, verdict, "nothing failed in the real run")
 
 	r.Run.Interrupted = true // nothing failed until the interruption
-	assert.Equal(t, "FAIL", RunVerdict(r))
+	assert.Equal(t, RunError, r.Verdict())
 	assert.Contains(t, Headline(r), "interrupted")
-	failed, why := Gate(r, nil, false)
-	assert.True(t, failed)
+	verdict, why := Gate(r, nil, false)
+	assert.Equal(t, RunError, verdict)
 	assert.Contains(t, why, "interrupted")
 	d := CompareBaseline(realRun(t), r)
-	failed, _ = Gate(r, &d, true)
-	assert.True(t, failed, "--fail-on new does not let an interrupted run pass")
+	verdict, _ = Gate(r, &d, true)
+	assert.Equal(t, RunError, verdict, "--fail-on new does not let an interrupted run pass")
+}
+
+func TestFailOnNewStillCountsLostCoverage(t *testing.T) {
+	prev := realRun(t)
+	for i := range prev.Checks {
+		prev.Checks[i].Verdict = Pass
+	}
+	cur := otherRun(t, realRun(t))
+	for i := range cur.Checks {
+		cur.Checks[i].Verdict = Pass
+	}
+	cur.Checks[0].Verdict, cur.Checks[0].Reason = Skipped, "not evaluated"
+	d := CompareBaseline(prev, cur)
+	verdict, why := Gate(cur, &d, true)
+	assert.Equal(t, RunIncomplete, verdict, "pass -> not evaluated is not forgiven by --fail-on new: %s", why)
+	cur.Checks[0].Verdict = Unproven
+	d = CompareBaseline(prev, cur)
+	verdict, _ = Gate(cur, &d, true)
+	assert.Equal(t, RunIncomplete, verdict, "pass -> unproven neither")
 }

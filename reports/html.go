@@ -35,6 +35,7 @@ type htmlView struct {
 	Schema       string
 	Headline     string
 	Failed       bool
+	Verdict      string
 	Duration     string
 	Summary      Summary
 	NotEvaluated int
@@ -132,7 +133,8 @@ func HTML(r *Results, cat Catalogue) ([]byte, error) {
 		Duration: r.Run.Finished.Sub(r.Run.Started).Round(time.Millisecond).String(),
 		Legend:   TruthTableLegend,
 	}
-	v.Failed = v.Summary.Failed()
+	v.Verdict = string(v.Summary.Verdict())
+	v.Failed = v.Verdict != string(RunPass)
 	v.NotRun = cat.NotEvaluated(r)
 	v.NotEvaluated = len(v.NotRun) + v.Summary.Skipped + v.Summary.Error
 	verdicts := map[string]Verdict{}

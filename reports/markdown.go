@@ -51,21 +51,13 @@ func verdictMark(v Verdict) string {
 }
 
 // Headline is the one-line verdict of a run: "FAIL: 3 passed, 1 failed, ...".
-func Headline(r *Results) string { return RunVerdict(r) + ": " + Counts(r) }
-
-// RunVerdict is "PASS" or "FAIL" (a check failed or could not run).
-func RunVerdict(r *Results) string {
-	if r.Summarize().Failed() {
-		return "FAIL"
-	}
-	return "PASS"
-}
+func Headline(r *Results) string { return string(r.Verdict()) + ": " + Counts(r) }
 
 // Counts is the verdict counts of a run in words.
 func Counts(r *Results) string {
 	s := r.Summarize()
-	counts := fmt.Sprintf("%d passed, %d failed, %d could not run, %d skipped, %d waived (%d checks)",
-		s.Pass, s.Fail, s.Error, s.Skipped, s.Waived, s.Total)
+	counts := fmt.Sprintf("%d passed, %d failed, %d unproven, %d could not run, %d not evaluated, %d waived (%d checks)",
+		s.Pass, s.Fail, s.Unproven, s.Error, s.Skipped, s.Waived, s.Total)
 	if s.Interrupted {
 		counts += "; the run was interrupted before every selected check had run"
 	}
@@ -77,7 +69,7 @@ func Counts(r *Results) string {
 // failure the first few failing observations. It contains no links.
 func Markdown(r *Results, cat Catalogue) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## bulkhead tenant isolation: %s\n\n**%s**\n\n", RunVerdict(r), Counts(r))
+	fmt.Fprintf(&b, "## bulkhead tenant isolation: %s\n\n**%s**\n\n", r.Verdict(), Counts(r))
 	cl := r.Run.Cluster
 	fmt.Fprintf(&b, "Run `%s` on cluster `%s` (Kubernetes %s, %s), %s, %s.\n\n",
 		mdCode(r.Run.ID), mdCode(orNone(cl.Context)), orNone(cl.KubernetesVersion), orNone(strings.TrimSpace(cl.CNI+" "+cl.CNIVersion)),

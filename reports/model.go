@@ -14,36 +14,6 @@ import (
 // Schema identifies the results.json format. Bump it on breaking changes.
 const Schema = "bulkhead.dev/results/v1"
 
-// Verdict is a check's result.
-type Verdict string
-
-const (
-	// Pass: every observation matched its expectation, positive controls included.
-	Pass Verdict = "pass"
-	// Fail: at least one observation contradicts the expectation (a leak, or a
-	// positive control that did not work, so the "blocked" results prove nothing).
-	Fail Verdict = "fail"
-	// Error: the check could not run (setup failed, the API server refused the
-	// check's own requests, ...). The cluster was not judged.
-	Error Verdict = "error"
-	// Skipped: the check was not evaluated (not selected, or not applicable
-	// here); Reason says why. Listed in reports as coverage gaps.
-	Skipped Verdict = "skipped"
-	// Waived: failed, but an active waiver covers it.
-	Waived Verdict = "waived"
-)
-
-// Role says whether an observation tests the isolation or proves the test path works.
-type Role string
-
-const (
-	// RoleTest observations are what the check is about (usually: this must be blocked).
-	RoleTest Role = "test"
-	// RoleControl observations are positive controls: the same path where it
-	// must work. Without them a "blocked" result could mean "nothing works".
-	RoleControl Role = "control"
-)
-
 // Results is the whole content of results.json.
 type Results struct {
 	Schema string        `json:"schema"`
@@ -162,8 +132,25 @@ type Observation struct {
 	Expected string `json:"expected"`
 	Observed string `json:"observed"`
 	// OK is true when Observed satisfies Expected.
-	OK     bool   `json:"ok"`
+	OK bool `json:"ok"`
+	// Status is the judged state of the observation (see ObservationStatus):
+	// a blocked path or a denied request passes only when its proof was
+	// observed too. Checks set it themselves only for not-applicable and
+	// inconclusive attempts; the judge sets the rest.
+	Status ObservationStatus `json:"status,omitempty"`
+	// Why explains an unproven or not-applicable status: the proof that was
+	// missing, or why the identity may not try.
+	Why    string `json:"why,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Round is the probe round (1-based) of checks that probe in rounds; 0
+	// when the check tries once. Proof is matched within a round.
+	Round int `json:"round,omitempty"`
+	// Needs are the proof keys a test observation rests on (e.g. "the target
+	// pod answers on tcp/pod-ip:8080", "the source reaches something"); it
+	// is proven only when, in the same round, a passing control Proves
+	// every one of them. Proves are the keys a control observation shows.
+	Needs  []string `json:"needs,omitempty"`
+	Proves []string `json:"proves,omitempty"`
 	// LatencyMS of the last attempt, when meaningful.
 	LatencyMS float64 `json:"latencyMs,omitempty"`
 	// Attempts is how many times this was tried before the result was accepted
@@ -171,38 +158,6 @@ type Observation struct {
 	Attempts int       `json:"attempts,omitempty"`
 	At       time.Time `json:"at"`
 }
-
-// Summary counts verdicts.
-type Summary struct {
-	Total, Pass, Fail, Error, Skipped, Waived int
-	// Interrupted: the run stopped before every selected check had run.
-	Interrupted bool
-}
-
-// Summarize counts the verdicts of results.
-func (r *Results) Summarize() Summary {
-	s := Summary{Interrupted: r.Run.Interrupted}
-	for _, c := range r.Checks {
-		s.Total++
-		switch c.Verdict {
-		case Pass:
-			s.Pass++
-		case Fail:
-			s.Fail++
-		case Error:
-			s.Error++
-		case Skipped:
-			s.Skipped++
-		case Waived:
-			s.Waived++
-		}
-	}
-	return s
-}
-
-// Failed reports whether any check failed or could not run, or the run was
-// interrupted (what did not run cannot count as a pass).
-func (s Summary) Failed() bool { return s.Fail > 0 || s.Error > 0 || s.Interrupted }
 
 // ResultsFile is the name of the results file inside a report directory.
 const ResultsFile = "results.json"

@@ -40,8 +40,15 @@ func BenchmarkNetworkMatrix(b *testing.B) {
 					b.Fatalf("probe matrix: %v", err)
 				}
 			}
-			if !m.Converged {
-				b.Errorf("matrix did not match expectations (%d rounds)", m.Rounds)
+			if !m.Settled {
+				b.Errorf("the matrix did not settle (%d rounds)", m.Rounds)
+			}
+			for _, r := range m.Results {
+				for _, pr := range r.Rounds {
+					if pr.Match != network.Matched {
+						b.Errorf("%s round %d: %s", r.Path, pr.N, pr.Observed)
+					}
+				}
 			}
 			b.ReportMetric(float64(m.Execs), "execs/op")
 			b.ReportMetric(float64(len(m.Results)), "paths/op")

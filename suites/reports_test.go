@@ -47,10 +47,7 @@ func verifyReportDir(ctx context.Context, dir string) error {
 		return err
 	}
 	s := res.Summarize()
-	verdict := "PASS"
-	if s.Failed() {
-		verdict = "FAIL"
-	}
+	verdict := string(s.Verdict())
 	for _, want := range []string{
 		`id="verdict">` + verdict + `<`,
 		fmt.Sprintf(`id="count-pass">%d<`, s.Pass),

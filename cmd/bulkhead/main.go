@@ -3,9 +3,12 @@
 // tenants, admission of what tenants must not run. It runs the same checks
 // as the e2e suites and writes reports an auditor can file.
 //
-// Exit codes: 0 every check passed, 1 at least one check failed,
-// 2 bulkhead could not run (bad input, unreachable cluster, missing
-// permissions, a CNI that ignores NetworkPolicy, ...).
+// Exit codes, one per run verdict: 0 PASS (every selected check passed or
+// was waived), 1 FAIL (a check failed: a leak was observed), 2 ERROR
+// (bulkhead or a check could not run: bad input, unreachable cluster,
+// missing permissions, a CNI that ignores NetworkPolicy, an interrupted
+// run, ...), 3 INCOMPLETE (nothing failed, but a selected check was not
+// evaluated or not proven).
 package main
 
 import (
@@ -17,13 +20,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
+	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
-// Exit codes.
+// Exit codes (see reports.RunVerdict.ExitCode).
 const (
-	exitPass     = 0
-	exitFailures = 1
-	exitCannot   = 2
+	exitPass   = reports.ExitPass
+	exitCannot = reports.ExitError
 )
 
 // exitError carries an exit code with the error that caused it.
@@ -66,7 +69,7 @@ func execute(ctx context.Context, args []string) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil && ee.code != exitFailures {
+		if ee.err != nil && ee.code != reports.ExitFail {
 			fmt.Fprintln(os.Stderr, "bulkhead:", ee.err)
 		}
 		return ee.code
@@ -92,7 +95,9 @@ Start here:
   bulkhead run --context prod --config tenants.yaml    # your cluster, your tenants
   bulkhead report _reports/<run-id>/results.json --format html
 
-Exit codes: 0 all checks passed, 1 a check failed, 2 bulkhead could not run.`,
+Exit codes: 0 PASS, 1 FAIL (a check failed), 2 ERROR (bulkhead or a check could
+not run, or the run was interrupted), 3 INCOMPLETE (nothing failed, but a selected
+check was not evaluated or not proven).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

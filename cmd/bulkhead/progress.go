@@ -48,7 +48,7 @@ func (p *progress) Line(format string, args ...any) {
 
 // CheckStarted announces check i of n.
 func (p *progress) CheckStarted(c checks.Check, i, n int) {
-	label := fmt.Sprintf("[%d/%d] %-11s %s %s", i, n, c.Area, c.ID, c.Title)
+	label := fmt.Sprintf("[%d/%d] %-11s %s", i, n, c.Area, c.Name())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.tty {

@@ -125,7 +125,8 @@ Tenant config (--config):
   - name: shared
     namespaces: [shared-services]
   probes:                                      # all optional
-    perNamespace: 1                            # probe pods per namespace (1-4)
+    perNamespace: 2                            # probe pods per namespace (1-4; one cannot prove
+                                               # paths into a tenant with one namespace)
     nodeSelector: {kubernetes.io/os: linux}
     tolerations: []
     services: false                            # also create a Service per probe pod
@@ -142,7 +143,10 @@ everything carrying its labels and waits until it is gone; a second signal start
 the deletion of all of it at once and exits; a third exits at once. ` + "`bulkhead cleanup`" + `
 removes runs left behind (killed, their Lease expired), never a live one.
 
-Exit codes: 0 all checks passed, 1 a check failed, 2 bulkhead could not run.`
+Exit codes: 0 PASS (every selected check passed or was waived), 1 FAIL (a check
+failed), 2 ERROR (bulkhead or a check could not run, or the run was interrupted),
+3 INCOMPLETE (nothing failed, but a selected check was not evaluated or not
+proven). Leave checks out with --areas/--skip-labels where they do not apply.`
 
 func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader) error {
 	prog := newProgress(stderr)

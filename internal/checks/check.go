@@ -8,7 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead/reports"
@@ -29,13 +29,15 @@ const (
 // Check is one isolation property bulkhead proves by trying it.
 // A check never prints, never fails a test, never writes a report: it returns
 // observations, and Execute turns them into a verdict.
+//
+// A check's words (title, what it proves, severity, remediation, framework
+// mappings) live in one place, its control catalogue entry
+// (reports/catalogue/<area>.yaml); the Go value holds what runs.
 type Check struct {
-	// ID is stable across releases; reports, waivers and baselines key on it.
-	ID    string
-	Area  Area
-	Title string
-	// Proves is one sentence: what holds when this check passes.
-	Proves string
+	// ID is stable across releases; reports, waivers and baselines key on
+	// it, and it names the check's catalogue entry.
+	ID   string
+	Area Area
 	// Slow marks a check that costs more than a probe round or a handful of
 	// API calls; the "quick" profile leaves it out.
 	Slow bool
@@ -45,6 +47,10 @@ type Check struct {
 	NoControl string
 	// Creates declares what the check puts into the cluster (footprint.go).
 	Creates []Footprint
+	// NoNegativeControl explains why no fault can make the check fail in
+	// the e2e suites (its area's NegativeControls has none for it). Empty
+	// means it must have a negative control; a unit test enforces it.
+	NoNegativeControl string
 	// Run tries the property against the cluster described by env.
 	Run func(ctx context.Context, env *Env) Outcome
 }
@@ -56,6 +62,10 @@ type Outcome struct {
 	Notes []string
 	// Skip, when set, means the check was not evaluated, and why.
 	Skip string
+	// NotEvaluated names what the check covers but could not evaluate
+	// (e.g. "tenant b: no identity may create services in b-web"): the
+	// check then cannot pass, however its observations look.
+	NotEvaluated []string
 	// Err means the check could not run; the verdict is Error.
 	Err error
 }
@@ -65,10 +75,32 @@ func Errorf(format string, args ...any) Outcome {
 	return Outcome{Err: fmt.Errorf(format, args...)}
 }
 
+// catalogue is the embedded control catalogue, read once.
+var catalogue = sync.OnceValues(reports.LoadCatalogue)
+
+// Control is c's catalogue entry (the zero Control if it has none, which
+// Register refuses).
+func (c Check) Control() reports.Control {
+	cat, err := catalogue()
+	if err != nil {
+		return reports.Control{}
+	}
+	return cat[c.ID]
+}
+
+// Title is the check's title, from its catalogue entry.
+func (c Check) Title() string { return c.Control().Title }
+
+// Proves says what holds when the check passes: its catalogue description.
+func (c Check) Proves() string { return c.Control().Description }
+
+// Name is "ID title", how test steps and progress lines name the check.
+func (c Check) Name() string { return c.ID + " " + c.Title() }
+
 // newResult is c's result, started now, with nothing observed or judged yet.
 func newResult(c Check) reports.CheckResult {
 	now := time.Now().UTC()
-	return reports.CheckResult{ID: c.ID, Title: c.Title, Area: string(c.Area), Proves: c.Proves,
+	return reports.CheckResult{ID: c.ID, Title: c.Title(), Area: string(c.Area), Proves: c.Proves(),
 		Started: now, Finished: now, Observations: []reports.Observation{}}
 }
 
@@ -85,11 +117,12 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 	res := newResult(c)
 	out := c.Run(ctx, env)
 	res.Finished = time.Now().UTC()
-	if out.Observations != nil {
-		res.Observations = out.Observations
+	j := Judge(c, out)
+	if j.Observations != nil {
+		res.Observations = j.Observations
 	}
 	res.Notes = out.Notes
-	res.Verdict, res.Reason = Judge(c, out)
+	res.Verdict, res.Reason = j.Verdict, j.Reason
 	if err := ctx.Err(); err != nil {
 		// A probe cut short by the interruption looks like a blocked path:
 		// nothing observed after that point may count either way.
@@ -97,87 +130,6 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 		res.Reason = fmt.Sprintf("the run was interrupted while this check ran (%v): its observations are incomplete and were not judged", context.Cause(ctx))
 	}
 	return res
-}
-
-// maxListed bounds how many failing observations a reason names.
-const maxListed = 8
-
-// Judge computes a verdict from an outcome. The rules:
-//   - an error is Error, a skip is Skipped;
-//   - no observations is Error (nothing was tried, nothing is proven);
-//   - any observation that contradicts its expectation is Fail; the reason
-//     names them, and says so when it was a positive control that failed,
-//     because then the "blocked" results prove nothing;
-//   - a check that needs a positive control and has none is Fail.
-func Judge(c Check, out Outcome) (reports.Verdict, string) {
-	switch {
-	case out.Err != nil:
-		return reports.Error, out.Err.Error()
-	case out.Skip != "":
-		return reports.Skipped, out.Skip
-	case len(out.Observations) == 0:
-		return reports.Error, "no observations: nothing was tried"
-	}
-	var badTests, badControls []reports.Observation
-	controls := 0
-	for _, o := range out.Observations {
-		if o.Role == reports.RoleControl {
-			controls++
-		}
-		if o.OK {
-			continue
-		}
-		if o.Role == reports.RoleControl {
-			badControls = append(badControls, o)
-		} else {
-			badTests = append(badTests, o)
-		}
-	}
-	var parts []string
-	if len(badTests) > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d tested paths not as expected: %s",
-			len(badTests), len(out.Observations)-controls, Describe(badTests)))
-	}
-	if len(badControls) > 0 {
-		parts = append(parts, fmt.Sprintf("positive control failed (%d of %d), so blocked results prove nothing: %s",
-			len(badControls), controls, Describe(badControls)))
-	}
-	if len(parts) > 0 {
-		return reports.Fail, strings.Join(parts, "; ")
-	}
-	if controls == 0 && c.NoControl == "" {
-		return reports.Fail, "no positive control was observed, so blocked results prove nothing"
-	}
-	return reports.Pass, ""
-}
-
-// Describe names observations compactly: "a/probe-0 -> b/probe-1 tcp/pod-ip: reachable (want blocked)".
-func Describe(obs []reports.Observation) string {
-	var b strings.Builder
-	for i, o := range obs {
-		if i == maxListed {
-			fmt.Fprintf(&b, "; and %d more", len(obs)-maxListed)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(DescribeOne(o))
-	}
-	return b.String()
-}
-
-// DescribeOne names one observation.
-func DescribeOne(o reports.Observation) string {
-	from := o.Actor.Identity
-	if o.Actor.Pod != "" {
-		from = o.Actor.Namespace + "/" + o.Actor.Pod
-	}
-	to := o.Target.Address
-	if o.Target.Name != "" {
-		to = o.Target.Namespace + "/" + o.Target.Name
-	}
-	return fmt.Sprintf("%s -> %s %s: %s (want %s)", from, to, o.Method, o.Observed, o.Expected)
 }
 
 // Registry holds the checks, by ID.
@@ -194,8 +146,11 @@ func (r *Registry) Register(cs ...Check) {
 		if _, dup := r.byID[c.ID]; dup {
 			panic("duplicate check ID " + c.ID)
 		}
-		if c.Run == nil || c.ID == "" || c.Area == "" || c.Title == "" {
+		if c.Run == nil || c.ID == "" || c.Area == "" {
 			panic("incomplete check " + c.ID)
+		}
+		if c.Title() == "" {
+			panic("check " + c.ID + " has no entry in the control catalogue (reports/catalogue/" + string(c.Area) + ".yaml)")
 		}
 		r.byID[c.ID] = c
 	}
@@ -220,15 +175,4 @@ func (r *Registry) All() []Check {
 func (r *Registry) Get(id string) (Check, bool) {
 	c, ok := r.byID[id]
 	return c, ok
-}
-
-// InArea returns the checks of one area, ordered by ID.
-func (r *Registry) InArea(a Area) []Check {
-	var out []Check
-	for _, c := range r.All() {
-		if c.Area == a {
-			out = append(out, c)
-		}
-	}
-	return out
 }

@@ -30,13 +30,18 @@ func TestJudge(t *testing.T) {
 		{"nothing tried is an error, not a pass", blocked, Outcome{}, reports.Error, "no observations"},
 		{"all blocked and control works", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, true)}}, reports.Pass, ""},
 		{"a leak fails", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, false), obs(reports.RoleControl, true)}}, reports.Fail, "1 of 1 tested paths not as expected: a/p0 -> b/p1 tcp/pod-ip"},
-		{"nothing works fails: control broken", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, false)}}, reports.Fail, "positive control failed (1 of 1)"},
-		{"blocked without any control fails", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true)}}, reports.Fail, "no positive control"},
+		{"a broken control leaves the blocked paths unproven, not failed", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, false)}}, reports.Unproven, "1 of 1 positive controls failed"},
+		{"blocked without any control is unproven", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true)}}, reports.Unproven, "no positive control"},
+		{"a leak fails even without a control", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, false)}}, reports.Fail, "not as expected"},
+		{"something not evaluated is not a pass", blocked, Outcome{NotEvaluated: []string{"tenant b: no identity may create services"},
+			Observations: []reports.Observation{obs(reports.RoleTest, true), obs(reports.RoleControl, true)}}, reports.Unproven, "not evaluated: tenant b"},
+		{"only controls: nothing tested", blocked, Outcome{Observations: []reports.Observation{obs(reports.RoleControl, true)}}, reports.Skipped, "nothing was tested"},
 		{"positive check needs no control", positive, Outcome{Observations: []reports.Observation{obs(reports.RoleTest, true)}}, reports.Pass, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v, reason := Judge(c.check, c.out)
+			j := Judge(c.check, c.out)
+			v, reason := j.Verdict, j.Reason
 			assert.Equal(t, c.verdict, v)
 			if c.reason == "" {
 				assert.Empty(t, reason)
@@ -45,6 +50,63 @@ func TestJudge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// path builds a test observation that needs keys, or a control that proves
+// them, in a round.
+func path(role reports.Role, ok bool, round int, keys ...string) reports.Observation {
+	o := obs(role, ok)
+	o.Round = round
+	if role == reports.RoleTest {
+		o.Needs = keys
+	} else {
+		o.Proves = keys
+	}
+	return o
+}
+
+func TestJudgeProvesEachPathInItsRound(t *testing.T) {
+	c := Check{ID: "X-1"}
+	j := Judge(c, Outcome{Observations: []reports.Observation{
+		path(reports.RoleTest, true, 1, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, true, 2, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, true, 1, "b/p2 answers", "a/p0 sends"),
+		path(reports.RoleControl, true, 1, "b/p1 answers"),
+		path(reports.RoleControl, true, 1, "a/p0 sends"),
+		// b/p1 answered only in round 1; b/p2 never: its control failed
+		path(reports.RoleControl, true, 2, "a/p0 sends"),
+		path(reports.RoleControl, false, 1, "b/p2 answers"),
+	}})
+	assert.Equal(t, reports.Unproven, j.Verdict)
+	st := func(i int) reports.ObservationStatus { return j.Observations[i].Status }
+	assert.Equal(t, reports.StatusPass, st(0), "proven in its own round")
+	assert.Equal(t, reports.StatusUnproven, st(1), "a proof from another round does not count")
+	assert.Contains(t, j.Observations[1].Why, "not shown in round 2: b/p1 answers")
+	assert.Equal(t, reports.StatusUnproven, st(2), "its control failed: unproven, not failed")
+	assert.Equal(t, reports.StatusFail, st(6))
+	assert.Contains(t, j.Reason, "2 of 3 tested paths unproven")
+	assert.Contains(t, j.Reason, "failed positive controls (1)")
+	assert.NotContains(t, j.Reason, "not as expected", "nothing leaked")
+
+	j = Judge(c, Outcome{Observations: []reports.Observation{
+		path(reports.RoleTest, true, 1, "b/p1 answers"), path(reports.RoleControl, true, 1, "b/p1 answers"),
+		path(reports.RoleTest, false, 1, "b/p2 answers"),
+	}})
+	assert.Equal(t, reports.Fail, j.Verdict, "a leak needs no proof")
+	assert.Equal(t, reports.StatusFail, j.Observations[2].Status)
+}
+
+func TestJudgeNotApplicable(t *testing.T) {
+	c := Check{ID: "X-1"}
+	na := obs(reports.RoleTest, false)
+	na.Status, na.Why = reports.StatusNotApplicable, "serviceaccount b/ci may not create services in b (RBAC)"
+	j := Judge(c, Outcome{Observations: []reports.Observation{na, obs(reports.RoleTest, true), obs(reports.RoleControl, true)}})
+	assert.Equal(t, reports.Pass, j.Verdict, "an identity that may not try neither passes nor fails: %s", j.Reason)
+	assert.Equal(t, reports.StatusNotApplicable, j.Observations[0].Status)
+
+	j = Judge(c, Outcome{Observations: []reports.Observation{na, obs(reports.RoleControl, true)}})
+	assert.Equal(t, reports.Skipped, j.Verdict, "nobody could try: not evaluated")
+	assert.Contains(t, j.Reason, "may not create services")
 }
 
 func TestDescribeBoundsTheList(t *testing.T) {
@@ -58,19 +120,19 @@ func TestDescribeBoundsTheList(t *testing.T) {
 func TestRegistryRejectsDuplicatesAndOrders(t *testing.T) {
 	run := func(context.Context, *Env) Outcome { return Outcome{} }
 	var r Registry
-	r.Register(Check{ID: "NET-002", Area: Network, Title: "t", Run: run}, Check{ID: "NET-001", Area: Network, Title: "t", Run: run},
-		Check{ID: "META-001", Area: Metadata, Title: "t", Run: run})
+	r.Register(Check{ID: "NET-002", Area: Network, Run: run}, Check{ID: "NET-001", Area: Network, Run: run},
+		Check{ID: "META-001", Area: Metadata, Run: run})
 	ids := []string{}
 	for _, c := range r.All() {
 		ids = append(ids, c.ID)
 	}
 	assert.Equal(t, []string{"META-001", "NET-001", "NET-002"}, ids)
-	assert.Len(t, r.InArea(Network), 2)
-	assert.Panics(t, func() { r.Register(Check{ID: "NET-001", Area: Network, Title: "t", Run: run}) })
-	assert.Panics(t, func() { r.Register(Check{ID: "X", Area: Network, Title: "t"}) }, "a check without Run is incomplete")
+	assert.Panics(t, func() { r.Register(Check{ID: "NET-001", Area: Network, Run: run}) })
+	assert.Panics(t, func() { r.Register(Check{ID: "X", Area: Network}) }, "a check without Run is incomplete")
+	assert.Panics(t, func() { r.Register(Check{ID: "NET-999", Area: Network, Run: run}) }, "a check without a catalogue entry has no words")
 }
 
-func TestMemoComputesOnceAndForgets(t *testing.T) {
+func TestMemoComputesOncePerEnv(t *testing.T) {
 	env := &Env{}
 	calls := 0
 	f := func() (int, error) { calls++; return calls, nil }
@@ -78,9 +140,8 @@ func TestMemoComputesOnceAndForgets(t *testing.T) {
 	v2, _ := Memo(env, "k", f)
 	assert.Equal(t, 1, v1)
 	assert.Equal(t, 1, v2)
-	env.Forget("k")
-	v3, _ := Memo(env, "k", f)
-	assert.Equal(t, 2, v3)
+	v3, _ := Memo(env.Derive(), "k", f)
+	assert.Equal(t, 2, v3, "a derived env probes afresh")
 }
 
 func TestFlowAllowed(t *testing.T) {
@@ -119,10 +180,11 @@ func TestExecuteDoesNotJudgeAnInterruptedCheck(t *testing.T) {
 }
 
 func TestNotRunIsSkippedWithItsReason(t *testing.T) {
-	c := Check{ID: "X-1", Title: "t", Area: Network, Proves: "p"}
+	c := Check{ID: "NET-001", Area: Network}
 	res := NotRun(c, "not run: the run was interrupted before this check")
 	assert.Equal(t, reports.Skipped, res.Verdict)
 	assert.Equal(t, "not run: the run was interrupted before this check", res.Reason)
-	assert.Equal(t, []string{"X-1", "t", "network", "p"}, []string{res.ID, res.Title, res.Area, res.Proves})
+	assert.Equal(t, []string{"NET-001", "Cross-tenant traffic is blocked in both directions", "network"}, []string{res.ID, res.Title, res.Area})
+	assert.Contains(t, res.Proves, "No pod of one tenant", "the words come from the control catalogue")
 	assert.NotNil(t, res.Observations, "results.json gets [] rather than null")
 }

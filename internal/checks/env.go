@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 )
 
 // Env is everything a check may use: clients, the tenants and probe pods of
@@ -23,23 +24,53 @@ type Env struct {
 	Disposable bool
 	Timing     Timing
 	Log        *slog.Logger
+	// Probes runs batches in probe pods (the real exec, or a simulation in
+	// unit tests); Prober returns it, built from Kube when unset.
+	Probes probing.Runner
+	// Allow is what the user allowed beyond what is safe on any cluster.
+	Allow Allowances
 
 	mu   sync.Mutex
 	memo map[string]*memoEntry
+}
+
+// Allowances are what a run may do in tenant namespaces beyond what is
+// safe on a production cluster; each is a CLI flag.
+type Allowances struct {
+	// QuotaFill lets the quota checks fill a bring-your-own tenant's real
+	// quota up to its bound, for seconds (--allow-quota-fill). Off, they
+	// prove the bounds without consuming the tenant's headroom.
+	QuotaFill bool
+	// NoNodePorts keeps EXP-004 from publishing a NodePort (--no-node-ports).
+	NoNodePorts bool
 }
 
 // Timing bounds the waits of checks.
 type Timing struct {
 	// ConnectTimeout is the per-probe deadline inside the pod.
 	ConnectTimeout time.Duration
-	// Enforcement is how long a check keeps re-probing paths that do not yet
-	// match the expectation (policies take a moment to be programmed).
+	// Enforcement bounds the settle phase: how long probing repeats until
+	// what bulkhead set up itself (its new probe pods, its own policies and
+	// Services) has taken effect. Tenants' own policies get no such grace.
 	Enforcement time.Duration
+	// Rounds is how many probe rounds count once settled: a path that must
+	// be blocked and connects in any of them is a leak.
+	Rounds int
+	// Pause between rounds (0: the engine's default).
+	Pause time.Duration
 }
 
 // DefaultTiming suits a kind cluster with Cilium and most real clusters.
 func DefaultTiming() Timing {
-	return Timing{ConnectTimeout: 2 * time.Second, Enforcement: 60 * time.Second}
+	return Timing{ConnectTimeout: 2 * time.Second, Enforcement: 60 * time.Second, Rounds: DefaultRounds}
+}
+
+// DefaultRounds is how many rounds count by default.
+const DefaultRounds = 3
+
+// RoundsOptions are the probing rounds this timing asks for.
+func (t Timing) RoundsOptions() probing.RoundsOptions {
+	return probing.RoundsOptions{Count: t.Rounds, SettleTimeout: t.Enforcement, Pause: t.Pause}
 }
 
 type memoEntry struct {
@@ -50,7 +81,7 @@ type memoEntry struct {
 
 // Memo computes f once per key and env; later calls return the same value.
 // Checks that share expensive work (one network matrix serves several checks)
-// use it. Forget drops a key, so a negative control can observe a change.
+// use it; a negative control probes afresh on a Derived env.
 func Memo[T any](env *Env, key string, f func() (T, error)) (T, error) {
 	env.mu.Lock()
 	if env.memo == nil {
@@ -75,19 +106,6 @@ func Memo[T any](env *Env, key string, f func() (T, error)) (T, error) {
 	return v, nil
 }
 
-// Forget drops memoized values whose key is one of keys (all when none given).
-func (env *Env) Forget(keys ...string) {
-	env.mu.Lock()
-	defer env.mu.Unlock()
-	if len(keys) == 0 {
-		env.memo = nil
-		return
-	}
-	for _, k := range keys {
-		delete(env.memo, k)
-	}
-}
-
 // Logger returns env.Log or a discarding logger.
 func (env *Env) Logger() *slog.Logger {
 	if env.Log != nil {
@@ -96,15 +114,27 @@ func (env *Env) Logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// ExecProbe runs the probe program in pod with args, feeding stdin, and
-// returns its standard output.
-func (env *Env) ExecProbe(ctx context.Context, p ProbePod, stdin []byte, args ...string) ([]byte, error) {
-	cmd := append([]string{"/probe"}, args...)
-	out, err := env.Kube.Exec(ctx, p.Namespace, p.Name, ProbeContainer, cmd, stdin)
-	if err != nil {
-		return nil, fmt.Errorf("probe %s in %s/%s: %w", args, p.Namespace, p.Name, err)
+// Prober is the runner checks probe with: env.Probes, or the real exec
+// through the API server.
+func (env *Env) Prober() probing.Runner {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if env.Probes == nil {
+		env.Probes = ExecRunner(env.Kube)
 	}
-	return out, nil
+	return env.Probes
+}
+
+// ExecRunner is the real probe runner: the probe program in a pod's probe
+// container, through the API server's exec.
+func ExecRunner(c *kube.Clients) *probing.Exec {
+	return &probing.Exec{Run: func(ctx context.Context, p probing.Pod, stdin []byte, args ...string) ([]byte, error) {
+		out, err := c.Exec(ctx, p.Namespace, p.Name, ProbeContainer, append([]string{"/probe"}, args...), stdin)
+		if err != nil {
+			return out, fmt.Errorf("exec /probe %v in %s: %w", args, p, err)
+		}
+		return out, nil
+	}}
 }
 
 // ProbeContainer is the container name of every probe pod.
@@ -115,5 +145,5 @@ const ProbeContainer = "probe"
 // touching the run's shared results.
 func (env *Env) Derive() *Env {
 	return &Env{Kube: env.Kube, RunID: env.RunID, Topology: env.Topology, ProbeImage: env.ProbeImage,
-		Disposable: env.Disposable, Timing: env.Timing, Log: env.Log}
+		Disposable: env.Disposable, Timing: env.Timing, Log: env.Log, Probes: env.Probes, Allow: env.Allow}
 }

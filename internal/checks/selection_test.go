@@ -13,9 +13,9 @@ import (
 func sampleChecks() ([]Check, reports.Catalogue) {
 	run := func(context.Context, *Env) Outcome { return Outcome{} }
 	cs := []Check{
-		{ID: "NET-001", Area: Network, Title: "t", Run: run},
-		{ID: "RBAC-001", Area: RBAC, Title: "t", Run: run, Slow: true},
-		{ID: "QUOTA-001", Area: Quota, Title: "t", Run: run},
+		{ID: "NET-001", Area: Network, Run: run},
+		{ID: "RBAC-001", Area: RBAC, Run: run, Slow: true},
+		{ID: "QUOTA-001", Area: Quota, Run: run},
 	}
 	cat := reports.Catalogue{
 		"NET-001":  {Mappings: reports.Mappings{MTB: []string{"MTB-PL1-BC-NI-1"}, NIST80053: []string{"AC-4", "SC-7"}, CIS: map[string][]string{"1.10": {"5.3.2"}}}},

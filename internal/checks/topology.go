@@ -1,6 +1,10 @@
 package checks
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
+)
 
 // Topology is what the run set up: tenants, their namespaces, and the probe
 // pods in them. Expectations derive from it.
@@ -74,6 +78,9 @@ type ProbePod struct {
 	// DNSName is the Service's fully qualified DNS name.
 	DNSName string
 }
+
+// Pod is the pod as the probe runner addresses it.
+func (p ProbePod) Pod() probing.Pod { return probing.Pod{Namespace: p.Namespace, Name: p.Name} }
 
 // Tenant returns the tenant named name.
 func (t Topology) Tenant(name string) (Tenant, bool) {

@@ -15,7 +15,7 @@
 //	  namespaceSelector:                         # ... or a label selector
 //	    matchLabels: {tenant: team-b}
 //	probes:
-//	  perNamespace: 1
+//	  perNamespace: 2
 //	  nodeSelector: {kubernetes.io/os: linux}
 //
 // Loading is strict: unknown fields, missing names, duplicate tenants,
@@ -77,7 +77,9 @@ type User struct {
 
 // Probes say how bulkhead places its probe pods in tenant namespaces.
 type Probes struct {
-	// PerNamespace probe pods (default 1).
+	// PerNamespace probe pods (default 2, spread over nodes): with one pod
+	// in a tenant's only namespace, nothing could show that pod answers, so
+	// no blocked path into it would be proven.
 	PerNamespace int `json:"perNamespace,omitempty"`
 	// NodeSelector and Tolerations are added to probe pods.
 	NodeSelector map[string]string   `json:"nodeSelector,omitempty"`
@@ -89,6 +91,9 @@ type Probes struct {
 	// ImagePullSecret names a pull secret that exists in every tenant namespace.
 	ImagePullSecret string `json:"imagePullSecret,omitempty"`
 }
+
+// DefaultProbesPerNamespace is probes.perNamespace when the file is silent.
+const DefaultProbesPerNamespace = 2
 
 // ReservedControl is the tenant name of bulkhead's own unprotected control
 // namespace, which every run creates.
@@ -125,7 +130,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, err
 	}
 	if f.Probes.PerNamespace == 0 {
-		f.Probes.PerNamespace = 1
+		f.Probes.PerNamespace = DefaultProbesPerNamespace
 	}
 	return &f, nil
 }

@@ -34,7 +34,7 @@ func TestParseGood(t *testing.T) {
 	require.Len(t, f.Tenants, 3)
 	assert.Equal(t, []string{"team-a-web", "team-a-api"}, f.Tenants[0].Namespaces)
 	assert.Equal(t, "team-b", f.Tenants[1].NamespaceSelector.MatchLabels["tenant"])
-	assert.Equal(t, 1, f.Probes.PerNamespace, "defaults to one probe per namespace")
+	assert.Equal(t, 2, f.Probes.PerNamespace, "defaults to two probes per namespace: one cannot prove paths into it")
 	assert.False(t, f.Probes.Services, "only pods in tenant namespaces unless asked")
 }
 

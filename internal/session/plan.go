@@ -17,7 +17,7 @@ import (
 // TestFootprintCoversWhatTheRunRenders keeps it in step with the manifests.
 var Footprint = []checks.Footprint{
 	{Where: checks.TenantNamespaces, Kinds: []string{"Pod"}, Lifetime: checks.WholeRun,
-		What:    "with --config: probe Pods bulkhead-probe-<run>-<n> (probes.perNamespace per namespace, default 1; Pod Security restricted, no ServiceAccount token, 5m CPU and 16Mi requested)",
+		What:    "with --config: probe Pods bulkhead-probe-<run>-<n> (probes.perNamespace per namespace, default 2; Pod Security restricted, no ServiceAccount token, 5m CPU and 16Mi requested)",
 		OffWith: "none, they are where the probes run from (fewer with probes.perNamespace)"},
 	{Where: checks.TenantNamespaces, Kinds: []string{"Service"}, Lifetime: checks.WholeRun,
 		What:    "with --config: a ClusterIP Service per probe Pod, of the same name, only if the config says probes.services: true",

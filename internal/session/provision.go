@@ -9,13 +9,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 )
 
 func listBy(selector string) metav1.ListOptions { return metav1.ListOptions{LabelSelector: selector} }
@@ -138,97 +138,27 @@ func (s *Session) deployProbes(ctx context.Context, specs []fixtures.ProbeSpec) 
 	return out, nil
 }
 
-// fatalWaiting are container states that will not resolve by waiting.
-var fatalWaiting = []string{"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
-
-// unschedulableGrace is how long a pod may stay unschedulable before the run
-// gives up: a node selector or taint that matches nothing does not heal.
-const unschedulableGrace = 30 * time.Second
-
-// unschedulableFor says how long p has been marked Unschedulable.
-func unschedulableFor(p *corev1.Pod) time.Duration {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			return time.Since(c.LastTransitionTime.Time)
-		}
+func (s *Session) waitProbesReady(ctx context.Context, specs []fixtures.ProbeSpec) (map[string]*corev1.Pod, error) {
+	refs := make([]kube.PodRef, len(specs))
+	for i, sp := range specs {
+		refs[i] = kube.PodRef{Namespace: sp.Namespace, Name: sp.Name}
 	}
-	return 0
-}
-
-func (s *Session) waitProbesReady(ctx context.Context, specs []fixtures.ProbeSpec) (map[string]corev1.Pod, error) {
-	pods := map[string]corev1.Pod{}
-	var pending []string
-	var fatal error
-	err := wait.PollUntilContextTimeout(ctx, time.Second, s.opts.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
-		pending = pending[:0]
-		for _, sp := range specs {
-			p, err := s.opts.Clients.Core.CoreV1().Pods(sp.Namespace).Get(ctx, sp.Name, metav1.GetOptions{})
-			if err != nil {
-				if apierrors.IsNotFound(err) {
-					pending = append(pending, sp.Namespace+"/"+sp.Name+": not found")
-					continue
-				}
-				return false, nil // transient API error: poll again
-			}
-			pods[sp.Namespace+"/"+sp.Name] = *p
-			if podReady(p) {
-				continue
-			}
-			why := podNotReadyReason(p)
-			pending = append(pending, p.Namespace+"/"+p.Name+": "+why)
-			if unschedulableFor(p) > unschedulableGrace {
-				fatal = fmt.Errorf("probe pod %s/%s cannot be scheduled: %s", p.Namespace, p.Name, why)
-				return false, fatal
-			}
-			for _, f := range fatalWaiting {
-				if strings.Contains(why, f) {
-					fatal = fmt.Errorf("probe pod %s/%s cannot start: %s", p.Namespace, p.Name, why)
-					return false, fatal
-				}
-			}
+	pods, err := s.opts.Clients.WaitPodsReady(ctx, refs, s.opts.ReadyTimeout)
+	if st, ok := kube.IsStuck(err); ok {
+		hint := "on kind the probe image must be side-loaded; on other clusters pass a pullable --probe-image"
+		if st.Kind == kube.Unschedulable {
+			hint = "check the probe node selector and tolerations"
 		}
-		return len(pending) == 0, nil
-	})
-	if fatal != nil && strings.Contains(fatal.Error(), "cannot be scheduled") {
-		return nil, fmt.Errorf("%w (check the probe node selector and tolerations)", fatal)
-	}
-	if fatal != nil {
-		return nil, fmt.Errorf("%w (on kind the probe image must be side-loaded; on other clusters pass a pullable --probe-image)", fatal)
+		return nil, fmt.Errorf("probe pod %s %s: %s (%s)", st.Pod, st.Kind, st.Reason, hint)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("probe pods not Ready after %s: %s", s.opts.ReadyTimeout, strings.Join(pending, "; "))
+		return nil, fmt.Errorf("probe %w", err)
 	}
-	return pods, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
-		return false
+	out := map[string]*corev1.Pod{}
+	for ref, p := range pods {
+		out[ref.String()] = p
 	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-// podNotReadyReason says why a pod is not ready, in the words kubectl would use.
-func podNotReadyReason(p *corev1.Pod) string {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
-			return fmt.Sprintf("not scheduled: %s %s", c.Reason, c.Message)
-		}
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil {
-			return fmt.Sprintf("container %s waiting: %s %s", cs.Name, w.Reason, w.Message)
-		}
-		if t := cs.State.Terminated; t != nil {
-			return fmt.Sprintf("container %s terminated: %s (exit %d) %s", cs.Name, t.Reason, t.ExitCode, t.Message)
-		}
-	}
-	return "phase " + string(p.Status.Phase) + ", not ready yet"
+	return out, nil
 }
 
 func (s *Session) waitEndpoints(ctx context.Context, specs []fixtures.ProbeSpec) error {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
@@ -48,6 +49,8 @@ type Options struct {
 	// ProbesPerNamespace defaults to 2 (spread over nodes).
 	ProbesPerNamespace int
 	Timing             checks.Timing
+	// Allow is what the user allowed beyond what is safe on any cluster.
+	Allow checks.Allowances
 	// ReadyTimeout bounds the wait for probe pods and Service endpoints.
 	ReadyTimeout time.Duration
 	// CleanupTimeout bounds the wait for namespaces to be gone.
@@ -131,7 +134,7 @@ func New(opts Options) (*Session, error) {
 	}
 	s.applier = fixtures.NewApplier(opts.Clients)
 	s.env = &checks.Env{Kube: opts.Clients, RunID: opts.RunID, ProbeImage: opts.ProbeImage,
-		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log}
+		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log, Allow: opts.Allow}
 	s.results = reports.Results{Schema: reports.Schema, Run: reports.RunInfo{
 		ID: opts.RunID, Bulkhead: opts.Build, Frontend: opts.Frontend, ProbeImage: opts.ProbeImage, Cluster: opts.Cluster,
 	}}
@@ -193,6 +196,12 @@ func (s *Session) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.env.Topology = top
+	// Every identity must be able to act in its own tenant, or its
+	// "denied" answers would mean nothing (a misspelled user is denied
+	// everything).
+	if err := actors.Of(s.env).Validate(ctx); err != nil {
+		return err
+	}
 	for _, t := range top.Tenants {
 		var ids []string
 		for _, id := range t.Identities {
@@ -287,7 +296,7 @@ func (s *Session) handleLeftovers(ctx context.Context) error {
 
 // Execute runs one check and records its result.
 func (s *Session) Execute(ctx context.Context, c checks.Check) reports.CheckResult {
-	s.opts.Log.Debug("check", "id", c.ID, "title", c.Title)
+	s.opts.Log.Debug("check", "id", c.ID, "title", c.Title())
 	var res reports.CheckResult
 	if s.audit == nil {
 		res = checks.Execute(ctx, c, s.env)

@@ -24,7 +24,8 @@ func TestRegisterFlags(t *testing.T) {
 		assert.Equal(t, []string{"img:1", "img:2"}, c.PreloadImages)
 		assert.Equal(t, "reg/probe:1", c.ProbeImage)
 		assert.Equal(t, "/tmp/r", c.ReportDir)
-		assert.Equal(t, checks.Timing{ConnectTimeout: 3 * time.Second, Enforcement: 5 * time.Second}, timing)
+		assert.Equal(t, 3*time.Second, timing.ConnectTimeout)
+		assert.Equal(t, 5*time.Second, timing.Enforcement)
 	}
 	env := func(k string) string {
 		return map[string]string{"BULKHEAD_CILIUM_VALUES": "env.yaml", EnvClusterName: "from-env"}[k]

@@ -23,3 +23,8 @@ func Registry() *checks.Registry {
 	r.Register(secrets.Checks()...)
 	return &r
 }
+
+// NegativeControls returns every area's negative controls.
+func NegativeControls() []checks.NegativeControl {
+	return network.NegativeControls()
+}

@@ -10,20 +10,19 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
-// Every check must have a catalogue entry (title, severity, remediation,
-// mappings), and every catalogue entry must belong to a check: reports are
-// built from the two together.
+// Every check must have a catalogue entry (its words: title, description,
+// severity, remediation, mappings), and every catalogue entry must belong
+// to a check: reports are built from the two together.
 func TestEveryCheckHasACatalogueEntry(t *testing.T) {
 	cat, err := reports.LoadCatalogue()
 	require.NoError(t, err)
 	reg := Registry()
 	for _, c := range reg.All() {
 		entry, ok := cat[c.ID]
-		if !assert.True(t, ok, "check %s (%s) has no catalogue entry in reports/catalogue/%s.yaml", c.ID, c.Title, c.Area) {
+		if !assert.True(t, ok, "check %s has no catalogue entry in reports/catalogue/%s.yaml", c.ID, c.Area) {
 			continue
 		}
 		assert.Equal(t, string(c.Area), entry.Area, "check %s: catalogue area", c.ID)
-		assert.Equal(t, c.Title, entry.Title, "check %s: catalogue title", c.ID)
 	}
 	for _, id := range cat.IDs() {
 		_, ok := reg.Get(id)

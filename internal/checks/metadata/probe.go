@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -197,26 +196,8 @@ func ProbeOnce(ctx context.Context, env *checks.Env, live Live, pods []checks.Pr
 }
 
 func exec(ctx context.Context, env *checks.Env, p checks.ProbePod, req wire.MetadataRequest) (*wire.MetadataResponse, error) {
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encode metadata request: %w", err)
-	}
 	// Up to three sequential steps per endpoint, each under the timeout.
 	ctx, cancel := context.WithTimeout(ctx, 4*env.Timing.ConnectTimeout+30*time.Second)
 	defer cancel()
-	raw, err := env.ExecProbe(ctx, p, in, "metadata")
-	if err != nil {
-		return nil, err
-	}
-	var resp wire.MetadataResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, fmt.Errorf("probe in %s/%s printed something that is not a metadata response: %w: %.200q", p.Namespace, p.Name, err, raw)
-	}
-	if resp.Version != wire.Version {
-		return nil, fmt.Errorf("probe in %s/%s speaks contract version %d, this bulkhead %d: use the matching probe image", p.Namespace, p.Name, resp.Version, wire.Version)
-	}
-	if resp.Source.Pod != "" && resp.Source.Pod != p.Name {
-		return nil, fmt.Errorf("exec into %s/%s reached a probe that says it is %s", p.Namespace, p.Name, resp.Source.Pod)
-	}
-	return &resp, nil
+	return env.Prober().Metadata(ctx, p.Pod(), req)
 }

@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,32 +28,24 @@ func Checks() []checks.Check {
 	return []checks.Check{
 		{
 			ID: IDCrossTenant, Area: checks.Network,
-			Title:  "Cross-tenant traffic is blocked in both directions",
-			Proves: "No pod of one tenant can open a TCP/UDP/SCTP connection to a pod of another tenant, by pod IP, ClusterIP or Service DNS name, while pods within each tenant can (positive control).",
-			Run:    matrixCheck(crossTenant, "no two isolated tenants in this run"),
+			Run: matrixCheck(crossTenant, "no two isolated tenants in this run"),
 
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantIngress, Area: checks.Network,
-			Title:  "Tenant ingress is isolated from unprotected namespaces",
-			Proves: "Pods in a namespace without any policy (which may send anywhere) cannot reach tenant pods: each tenant's ingress policy holds on its own, while tenant pods answer within their tenant and control pods reach each other (positive controls).",
-			Run:    matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
+			Run: matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
 
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantEgress, Area: checks.Network,
-			Title:  "Tenant egress to other namespaces is blocked",
-			Proves: "Tenant pods cannot reach pods in a namespace without any policy (which accepts anything): each tenant's egress policy holds on its own, while the control pods answer each other (positive control).",
-			Run:    matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
+			Run: matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
 
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDSameTenant, Area: checks.Network,
-			Title:     "Traffic within a tenant still works",
-			Proves:    "Isolation does not break the tenant: its pods reach each other by pod IP, ClusterIP and Service DNS name over every protocol probed.",
 			NoControl: "every observation is a path that must work: the check is its own positive case",
 			Run:       matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
 
@@ -62,9 +53,7 @@ func Checks() []checks.Check {
 		},
 		{
 			ID: IDDNS, Area: checks.Network,
-			Title:  "DNS resolution works from tenant pods",
-			Proves: "Tenant pods resolve the kubernetes Service and their own Services through cluster DNS despite default-deny egress (the control namespace resolves them too: positive control).",
-			Run:    matrixCheck(dnsResolution, "no isolated tenant in this run"),
+			Run: matrixCheck(dnsResolution, "no isolated tenant in this run"),
 
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
@@ -89,13 +78,9 @@ func probeAll(ctx context.Context, env *checks.Env) (*Matrix, error) {
 	if len(top.Probes) < 2 {
 		return nil, fmt.Errorf("the network matrix needs at least two probe pods, the run has %d", len(top.Probes))
 	}
-	caps, err := capabilities(ctx, env, top.Probes)
-	if err != nil {
-		return nil, err
-	}
 	protocols := slices.Clone(DefaultProtocols)
 	var notes []string
-	if sctp, why := sctpAvailable(caps); sctp {
+	if sctp, why := sctpAvailable(capabilities(ctx, env, top.Probes)); sctp {
 		protocols = append(protocols, wire.SCTP)
 	} else {
 		notes = append(notes, "SCTP not evaluated: "+why)
@@ -107,7 +92,7 @@ func probeAll(ctx context.Context, env *checks.Env) (*Matrix, error) {
 	}
 	m.Execs += len(top.Probes) // the capability queries
 	m.Protocols = protocols
-	m.Notes = append(notes, matrixNotes(m)...)
+	m.Notes = append(append(notes, matrixNotes(m)...), m.Notes...)
 	m.NotEnforced = EnforcementDiagnosis(top, m)
 	return m, nil
 }
@@ -115,9 +100,9 @@ func probeAll(ctx context.Context, env *checks.Env) (*Matrix, error) {
 // EnforcementDiagnosis tells a CNI that ignores NetworkPolicy apart from a
 // tenant that is merely misconfigured: the sentinel namespace carries a
 // default-deny policy bulkhead wrote itself and no negative control opens.
-// If every path from the unprotected namespace into it is reachable while
-// the unprotected pods reach each other, policy is not enforced at all. It
-// returns "" otherwise.
+// If, in the last round, every path from the unprotected namespace into it
+// was reachable while the unprotected pods reached each other, policy is
+// not enforced at all. It returns "" otherwise.
 func EnforcementDiagnosis(top checks.Topology, m *Matrix) string {
 	into, reached, controls, controlsOK := 0, 0, 0, 0
 	var where []string
@@ -129,10 +114,11 @@ func EnforcementDiagnosis(top checks.Topology, m *Matrix) string {
 		if !ok || s.Isolated {
 			continue
 		}
+		last := r.Last()
 		switch {
 		case d.Sentinel:
 			into++
-			if r.Last.Outcome == wire.Reachable {
+			if last.Last.Outcome == wire.Reachable {
 				reached++
 			}
 			if !slices.Contains(where, r.Dst.Namespace) {
@@ -140,7 +126,7 @@ func EnforcementDiagnosis(top checks.Topology, m *Matrix) string {
 			}
 		case !d.Isolated:
 			controls++
-			if r.OK {
+			if last.Match == Matched {
 				controlsOK++
 			}
 		}
@@ -158,42 +144,34 @@ const clusterDomain = ""
 func matrixNotes(m *Matrix) []string {
 	notes := []string{fmt.Sprintf("%d paths probed in %d round(s), %d exec round trips, %s",
 		len(m.Results), m.Rounds, m.Execs, m.Elapsed.Round(10*time.Millisecond))}
-	if m.Converged && m.Rounds > 1 {
-		notes = append(notes, fmt.Sprintf("every path matched its expectation after %s (policy enforcement delay)", m.SettledAfter.Round(100*time.Millisecond)))
-	}
-	if !m.Converged {
-		notes = append(notes, fmt.Sprintf("some paths still did not match after the enforcement deadline (%d rounds)", m.Rounds))
+	if m.Settled {
+		notes = append(notes, fmt.Sprintf("bulkhead's own setup (new probe pods, its policies) took effect after %s (round %d); from there every round counts, and paths into and out of tenants bulkhead did not create counted from round 1",
+			m.SettledAfter.Round(100*time.Millisecond), m.SettledRound))
+	} else {
+		notes = append(notes, fmt.Sprintf("bulkhead's own setup had not fully taken effect by the enforcement deadline (round %d): counting started anyway", m.SettledRound))
 	}
 	return notes
 }
 
-func capabilities(ctx context.Context, env *checks.Env, pods []checks.ProbePod) ([]wire.Capabilities, error) {
+// capabilities asks every probe pod what its kernel can do; a pod that
+// cannot be asked counts as one without SCTP.
+func capabilities(ctx context.Context, env *checks.Env, pods []checks.ProbePod) []wire.Capabilities {
 	out := make([]wire.Capabilities, len(pods))
-	errs := make([]error, len(pods))
 	var wg sync.WaitGroup
 	for i, p := range pods {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			raw, err := env.ExecProbe(ctx, p, nil, "caps")
+			c, err := env.Prober().Caps(ctx, p.Pod())
 			if err != nil {
-				errs[i] = err
+				out[i] = wire.Capabilities{Source: wire.Identity{Pod: p.Name, Node: p.Node}, SCTPDetail: "capabilities unknown: " + err.Error()}
 				return
 			}
-			if err := json.Unmarshal(raw, &out[i]); err != nil {
-				errs[i] = fmt.Errorf("probe caps in %s/%s: %w: %.200q", p.Namespace, p.Name, err, raw)
-			}
+			out[i] = *c
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out
 }
 
 func sctpAvailable(caps []wire.Capabilities) (bool, string) {
@@ -209,45 +187,35 @@ func sctpAvailable(caps []wire.Capabilities) (bool, string) {
 	return true, ""
 }
 
-// A slicer picks the paths a check is about (role Test) and the paths that
-// prove those paths could work (role Control).
+// A slicer picks the paths a check is about (role Test) and, for checks
+// whose tests are themselves paths that must work, the paths that show
+// probing works at all (role Control). Blocked tests get their proof added
+// by Slice: the paths that show their target answers and their source
+// reaches something, in the same round.
 type slicer func(top checks.Topology, p Path) (reports.Role, bool)
 
 func crossTenant(top checks.Topology, p Path) (reports.Role, bool) {
-	s, d, ok := tenants(top, p)
-	if !ok || p.Via == ViaDNS || !s.Isolated || !d.Isolated {
+	s, d, ok := underTest(top, p)
+	if !ok || p.Via == ViaDNS || !s.Isolated || !d.Isolated || s.Name == d.Name {
 		return "", false
 	}
-	if s.Name != d.Name {
-		return reports.RoleTest, true
-	}
-	return reports.RoleControl, true
+	return reports.RoleTest, true
 }
 
 func tenantIngress(top checks.Topology, p Path) (reports.Role, bool) {
-	s, d, ok := tenants(top, p)
-	switch {
-	case !ok || p.Via == ViaDNS:
+	s, d, ok := underTest(top, p)
+	if !ok || p.Via == ViaDNS || s.Isolated || !d.Isolated {
 		return "", false
-	case !s.Isolated && d.Isolated:
-		return reports.RoleTest, true
-	case !s.Isolated && !d.Isolated, s.Name == d.Name:
-		return reports.RoleControl, true
 	}
-	return "", false
+	return reports.RoleTest, true
 }
 
 func tenantEgress(top checks.Topology, p Path) (reports.Role, bool) {
-	s, d, ok := tenants(top, p)
-	switch {
-	case !ok || p.Via == ViaDNS:
+	s, d, ok := underTest(top, p)
+	if !ok || p.Via == ViaDNS || !s.Isolated || d.Isolated {
 		return "", false
-	case s.Isolated && !d.Isolated:
-		return reports.RoleTest, true
-	case !s.Isolated && !d.Isolated, s.Name == d.Name && s.Isolated:
-		return reports.RoleControl, true
 	}
-	return "", false
+	return reports.RoleTest, true
 }
 
 func sameTenant(top checks.Topology, p Path) (reports.Role, bool) {
@@ -284,6 +252,14 @@ func tenants(top checks.Topology, p Path) (checks.Tenant, checks.Tenant, bool) {
 	return s, d, ok1 && ok2
 }
 
+// underTest is tenants without the sentinel: it takes part in the matrix
+// (EnforcementDiagnosis) but is not a tenant under test, and with one pod
+// behind default-deny nothing could prove its paths.
+func underTest(top checks.Topology, p Path) (checks.Tenant, checks.Tenant, bool) {
+	s, d, ok := tenants(top, p)
+	return s, d, ok && !s.Sentinel && !d.Sentinel
+}
+
 // matrixCheck builds a check's Run from a slicer over the shared matrix.
 func matrixCheck(slice slicer, skipWhy string) func(context.Context, *checks.Env) checks.Outcome {
 	return func(ctx context.Context, env *checks.Env) checks.Outcome {
@@ -297,22 +273,61 @@ func matrixCheck(slice slicer, skipWhy string) func(context.Context, *checks.Env
 			out.Err = errors.New(m.NotEnforced)
 			return out
 		}
-		if len(out.Observations) == 0 || !hasTest(out.Observations) {
+		if !hasTest(out.Observations) {
 			return checks.Outcome{Skip: skipWhy}
 		}
 		return out
 	}
 }
 
-// Slice turns the matrix results a slicer selects into observations.
+// Proof keys: what a blocked path rests on, and what a working path shows.
+// A blocked path proves isolation only if, in the same round, its target
+// answered on the same protocol and address kind (so it was alive and
+// listening there) and its source reached some pod over that protocol (so
+// its own networking worked).
+func answersKey(p Path) string {
+	return fmt.Sprintf("%s/%s answers %s", p.Dst.Namespace, p.Dst.Name, p.Method())
+}
+
+func sendsKey(p Path) string {
+	return fmt.Sprintf("%s/%s reaches a pod over %s", p.Src.Namespace, p.Src.Name, p.Protocol)
+}
+
+// Slice turns the matrix results a slicer selects into observations, one
+// per path and counted round, and adds as controls the working paths that
+// prove the blocked ones.
 func Slice(top checks.Topology, m *Matrix, slice slicer) checks.Outcome {
 	var out checks.Outcome
-	for _, r := range m.Results {
+	type at struct{ path, round int }
+	taken := map[at]bool{}
+	needs := map[int]map[string]bool{} // round -> proof keys the tests need
+	for i, r := range m.Results {
 		role, in := slice(top, r.Path)
 		if !in {
 			continue
 		}
-		out.Observations = append(out.Observations, Observation(r, role))
+		for _, pr := range r.Rounds {
+			o := Observation(r.Path, pr, role)
+			out.Observations = append(out.Observations, o)
+			taken[at{i, pr.N}] = true
+			if needs[pr.N] == nil {
+				needs[pr.N] = map[string]bool{}
+			}
+			for _, k := range o.Needs {
+				needs[pr.N][k] = true
+			}
+		}
+	}
+	for i, r := range m.Results {
+		if !r.Allowed || r.Via == ViaDNS {
+			continue
+		}
+		for _, pr := range r.Rounds {
+			if taken[at{i, pr.N}] || (!needs[pr.N][answersKey(r.Path)] && !needs[pr.N][sendsKey(r.Path)]) {
+				continue
+			}
+			out.Observations = append(out.Observations, Observation(r.Path, pr, reports.RoleControl))
+		}
 	}
 	out.Notes = append(out.Notes, m.Notes...)
 	return out
@@ -327,30 +342,47 @@ func hasTest(obs []reports.Observation) bool {
 	return false
 }
 
-// Observation is the evidence for one path.
-func Observation(r Result, role reports.Role) reports.Observation {
+// Observation is the evidence for one path in one round. A blocked path
+// needs its target to answer and its source to reach something (answersKey,
+// sendsKey); a working path proves both for its own ends.
+func Observation(p Path, pr PathRound, role reports.Role) reports.Observation {
 	expected := ExpectBlocked
 	switch {
-	case r.Via == ViaDNS:
+	case p.Via == ViaDNS:
 		expected = ExpectResolves
-	case r.Allowed:
+	case p.Allowed:
 		expected = ExpectReachable
 	}
-	target := reports.Target{Tenant: r.Dst.Tenant, Namespace: r.Dst.Namespace, Name: r.Dst.Name, Kind: "pod", Address: r.Address()}
-	if r.Via == ViaDNS {
-		target = reports.Target{Namespace: r.Dst.Namespace, Name: r.Dst.Name, Kind: "service", Address: r.Name}
+	target := reports.Target{Tenant: p.Dst.Tenant, Namespace: p.Dst.Namespace, Name: p.Dst.Name, Kind: "pod", Address: p.Address()}
+	if p.Via == ViaDNS {
+		target = reports.Target{Namespace: p.Dst.Namespace, Name: p.Dst.Name, Kind: "service", Address: p.Name}
 	}
-	return reports.Observation{
+	o := reports.Observation{
 		Role:      role,
-		Actor:     reports.Actor{Tenant: r.Src.Tenant, Namespace: r.Src.Namespace, Pod: r.Src.Name, Node: r.Src.Node},
+		Actor:     reports.Actor{Tenant: p.Src.Tenant, Namespace: p.Src.Namespace, Pod: p.Src.Name, Node: p.Src.Node},
 		Target:    target,
-		Method:    r.Method(),
+		Method:    p.Method(),
 		Expected:  expected,
-		Observed:  r.Observed,
-		OK:        r.OK,
-		Detail:    r.Detail,
-		LatencyMS: r.Last.LatencyMS,
-		Attempts:  r.Attempts,
-		At:        r.Last.Started,
+		Observed:  pr.Observed,
+		OK:        pr.Match == Matched,
+		Detail:    pr.Detail,
+		LatencyMS: pr.Last.LatencyMS,
+		Attempts:  1,
+		Round:     pr.N,
+		At:        pr.Last.Started,
 	}
+	if o.At.IsZero() {
+		o.At = time.Now().UTC()
+	}
+	if pr.Match == Inconclusive && role == reports.RoleTest {
+		o.Status, o.Why = reports.StatusUnproven, "inconclusive: "+pr.Observed
+	}
+	switch {
+	case p.Via == ViaDNS:
+	case p.Allowed && pr.Match == Matched:
+		o.Proves = []string{answersKey(p), sendsKey(p)}
+	case !p.Allowed:
+		o.Needs = []string{answersKey(p), sendsKey(p)}
+	}
+	return o
 }

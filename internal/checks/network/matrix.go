@@ -2,46 +2,71 @@ package network
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 )
 
-// Result is one path and what the last round saw on it.
+// Match is how one probe result compares with its path's expectation.
+type Match int
+
+const (
+	// Matched: as expected (reachable where allowed, blocked where not).
+	Matched Match = iota
+	// Mismatched: the opposite (a leak, or an allowed path that failed).
+	Mismatched
+	// Inconclusive: the probe proves nothing either way (the exec failed, a
+	// name did not resolve, an error inside the pod).
+	Inconclusive
+)
+
+// Result is one path and what every round that counts for it saw.
 type Result struct {
 	Path
-	Last wire.ConnectResult
-	// OK is true when Last matches the expectation.
-	OK bool
-	// Observed is Last's outcome in the words reports use.
-	Observed string
-	Detail   string
-	// Attempts is how many rounds probed this path.
-	Attempts int
+	Rounds []PathRound
 }
 
-// Matrix is the outcome of probing a set of paths until they all matched
-// their expectation in the same round, or the enforcement deadline passed.
+// PathRound is one path in one round.
+type PathRound struct {
+	// N is the round's number (from 1, settle rounds included).
+	N     int
+	Last  wire.ConnectResult
+	Match Match
+	// Observed is the outcome in the words reports use.
+	Observed string
+	Detail   string
+}
+
+// Last is the path's last counted round.
+func (r Result) Last() PathRound {
+	if len(r.Rounds) == 0 {
+		return PathRound{Match: Inconclusive, Observed: "not probed"}
+	}
+	return r.Rounds[len(r.Rounds)-1]
+}
+
+// Matrix is the outcome of probing a set of paths in rounds (see
+// probing.Rounds): settle until bulkhead's own setup is in effect, then
+// count Timing.Rounds rounds, keeping every round's evidence.
 type Matrix struct {
 	Results []Result
-	// Rounds probed; each round probes every path once.
+	// Rounds probed in all, settle rounds included.
 	Rounds int
 	// Execs is the number of exec round trips used (the cost that matters:
 	// one per source pod per round, plus one capability query per pod).
 	Execs int
 	// Elapsed is the wall time of all rounds.
 	Elapsed time.Duration
-	// Converged is true when a round matched every expectation; SettledAfter
-	// is then the time from the first round to the start of that round
-	// (how long policy took to be enforced, as seen by bulkhead).
-	Converged    bool
+	// Settled is true when bulkhead's own setup took effect within the
+	// enforcement deadline; SettledAfter is how long that took, and
+	// SettledRound the first round that counts for bulkhead-owned paths.
+	Settled      bool
 	SettledAfter time.Duration
+	SettledRound int
 	Protocols    []wire.Protocol
 	Notes        []string
 	// NotEnforced, when set, says the CNI does not enforce NetworkPolicy
@@ -49,139 +74,73 @@ type Matrix struct {
 	NotEnforced string
 }
 
-// Probe runs rounds over paths. Every round probes every path with a fresh
-// connection, so the verdict rests on one complete round in which every path
-// matched (or on the last round when the deadline passed): a path that is
-// blocked only now and then cannot pass by luck.
+// settleOf says when a path's rounds count. Paths that must work settle
+// first (new probe pods take a moment to be reachable), and so do blocked
+// paths whose expectation rests only on what bulkhead created (its
+// reference tenants' policies, its control and sentinel namespaces). A
+// blocked path into or out of a user's tenant counts from the first round:
+// that tenant's policies were in place before bulkhead came.
+func settleOf(top checks.Topology, p Path) probing.Settle {
+	if p.Allowed || p.Via == ViaDNS {
+		return probing.SettleFirst
+	}
+	s, d, ok := tenants(top, p)
+	if ok && owned(s) && owned(d) {
+		return probing.SettleFirst
+	}
+	return probing.CountAlways
+}
+
+// owned: bulkhead created the tenant and all of its policies.
+func owned(t checks.Tenant) bool { return t.Reference || t.Sentinel || !t.Isolated }
+
+// Probe runs rounds over paths: every round probes every path with a fresh
+// connection, one exec per source pod. Once settled, every round counts: a
+// path that must be blocked and connects in any counted round is a leak,
+// however the other rounds went. A source pod whose exec fails (after
+// retries) makes its paths inconclusive in that round, nothing else.
 func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) {
-	m := &Matrix{Results: make([]Result, len(paths))}
+	targets := make([]probing.Target, len(paths))
+	items := make([]probing.Item, len(paths))
 	for i, p := range paths {
-		m.Results[i].Path = p
+		items[i] = probing.Item{Src: p.Src.Pod(), Settle: settleOf(env.Topology, p)}
+		targets[i] = probing.Target{Item: items[i], Target: p.Target("")}
 	}
-	start := time.Now()
-	deadline := start.Add(env.Timing.Enforcement)
-	for {
-		roundStart := time.Now()
-		out, execs, err := probeRound(ctx, env, paths)
-		m.Execs += execs
-		if err != nil {
-			return nil, err
-		}
-		m.Rounds++
-		all := true
-		for i := range paths {
-			r := &m.Results[i]
-			r.Last = out[i]
-			r.Attempts++
-			r.OK, r.Observed, r.Detail = Judge(r.Path, r.Last)
-			all = all && r.OK
-		}
-		m.Elapsed = time.Since(start)
-		if all {
-			m.Converged, m.SettledAfter = true, roundStart.Sub(start)
-			return m, nil
-		}
-		if time.Now().After(deadline) {
-			return m, nil
-		}
-		env.Logger().Info("network matrix: paths not yet as expected, probing again",
-			"round", m.Rounds, "mismatched", countMismatched(m.Results), "deadline", time.Until(deadline).Round(time.Second))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
+	match := func(i int, r wire.ConnectResult) bool {
+		m, _, _ := Judge(paths[i], r)
+		return m == Matched
 	}
-}
-
-func countMismatched(rs []Result) int {
-	n := 0
-	for _, r := range rs {
-		if !r.OK {
-			n++
-		}
-	}
-	return n
-}
-
-// probeRound probes every path once: one exec per source pod, all in
-// parallel, each exec probing all of that pod's targets in parallel.
-func probeRound(ctx context.Context, env *checks.Env, paths []Path) ([]wire.ConnectResult, int, error) {
-	type batch struct {
-		src     checks.ProbePod
-		indices []int
-	}
-	var order []string
-	batches := map[string]*batch{}
-	for i, p := range paths {
-		k := p.Src.Namespace + "/" + p.Src.Name
-		b, ok := batches[k]
-		if !ok {
-			b = &batch{src: p.Src}
-			batches[k] = b
-			order = append(order, k)
-		}
-		b.indices = append(b.indices, i)
-	}
-	out := make([]wire.ConnectResult, len(paths))
-	errs := make([]error, len(order))
-	var wg sync.WaitGroup
-	for bi, k := range order {
-		b := batches[k]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := wire.ConnectRequest{TimeoutMS: int(env.Timing.ConnectTimeout / time.Millisecond)}
-			for _, i := range b.indices {
-				req.Targets = append(req.Targets, paths[i].Target(strconv.Itoa(i)))
-			}
-			resp, err := connect(ctx, env, b.src, req)
-			if err != nil {
-				errs[bi] = err
-				return
-			}
-			for _, r := range resp.Results {
-				i, err := strconv.Atoi(r.ID)
-				if err != nil || i < 0 || i >= len(out) {
-					errs[bi] = fmt.Errorf("probe in %s answered for unknown target %q", k, r.ID)
-					return
-				}
-				out[i] = r
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, len(order), err
-		}
-	}
-	return out, len(order), nil
-}
-
-func connect(ctx context.Context, env *checks.Env, src checks.ProbePod, req wire.ConnectRequest) (*wire.ConnectResponse, error) {
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encode probe request: %w", err)
-	}
-	// The probe answers within about one timeout; allow for exec overhead.
-	ctx, cancel := context.WithTimeout(ctx, 2*env.Timing.ConnectTimeout+30*time.Second)
-	defer cancel()
-	raw, err := env.ExecProbe(ctx, src, in, "connect")
+	run, err := probing.ConnectRounds(ctx, env.Prober(), targets, env.Timing.ConnectTimeout, match, env.Timing.RoundsOptions())
 	if err != nil {
 		return nil, err
 	}
-	var resp wire.ConnectResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return nil, fmt.Errorf("probe in %s/%s printed something that is not a connect response: %w: %.200q", src.Namespace, src.Name, err, raw)
+	m := &Matrix{Results: make([]Result, len(paths)), Rounds: len(run.Rounds), Execs: run.Execs, Elapsed: run.Elapsed,
+		Settled: run.Settled, SettledAfter: run.SettledAfter, SettledRound: run.SettledAt + 1}
+	failedExecs := map[string]int{}
+	for k, round := range run.Rounds {
+		for src, err := range round.Failed {
+			failedExecs[fmt.Sprintf("%s (round %d): %v", src, round.N, err)]++
+		}
+		for i, p := range paths {
+			if !run.Counts(items, i, k) {
+				continue
+			}
+			pr := PathRound{N: round.N, Last: round.Results[i]}
+			if err, failed := round.Failed[p.Src.Pod()]; failed {
+				pr.Match, pr.Observed, pr.Detail = Inconclusive, "not probed", "the probe pod could not be asked this round: "+err.Error()
+			} else {
+				pr.Match, pr.Observed, pr.Detail = Judge(p, pr.Last)
+			}
+			m.Results[i].Rounds = append(m.Results[i].Rounds, pr)
+		}
 	}
-	if resp.Version != wire.Version {
-		return nil, fmt.Errorf("probe in %s/%s speaks contract version %d, this bulkhead %d: use the matching probe image", src.Namespace, src.Name, resp.Version, wire.Version)
+	for i, p := range paths {
+		m.Results[i].Path = p
 	}
-	if resp.Source.Pod != "" && resp.Source.Pod != src.Name {
-		return nil, fmt.Errorf("exec into %s/%s reached a probe that says it is %s", src.Namespace, src.Name, resp.Source.Pod)
+	for what := range failedExecs {
+		m.Notes = append(m.Notes, "exec failed after retries, that pod's paths are inconclusive in that round: "+what)
 	}
-	return &resp, nil
+	return m, nil
 }
 
 // Observed words for a blocked path.
@@ -195,38 +154,47 @@ const (
 // Judge decides whether a probe result matches the path's expectation, and
 // describes what was observed.
 //   - allowed paths must be reachable, and answered by the intended pod when
-//     the server said who it is;
+//     the server said who it is; a DNS failure or an error inside the pod is
+//     inconclusive, not a broken path;
 //   - blocked paths must time out (a drop), or be refused or unreachable (a
 //     policy that rejects; the positive controls show the same pods do
 //     answer); a DNS failure or an error proves nothing either way;
 //   - name resolutions must resolve.
-func Judge(p Path, r wire.ConnectResult) (ok bool, observed, detail string) {
+func Judge(p Path, r wire.ConnectResult) (m Match, observed, detail string) {
 	observed = string(r.Outcome)
 	detail = r.Detail
 	if r.Peer != nil {
 		answered := "answered by " + r.Peer.Namespace + "/" + r.Peer.Pod
 		detail = strings.TrimPrefix(detail+"; "+answered, "; ")
 	}
+	inconclusive := r.Outcome == wire.Failed || r.Outcome == wire.Unsupported || r.Outcome == ""
 	switch {
 	case p.Via == ViaDNS:
-		return r.Outcome == wire.Reachable, resolvedWord(r), detail
+		if r.Outcome == wire.Reachable {
+			return Matched, resolvedWord(r), detail
+		}
+		if inconclusive {
+			return Inconclusive, observed, detail
+		}
+		return Mismatched, resolvedWord(r), detail
 	case p.Allowed:
-		if r.Outcome != wire.Reachable {
-			return false, observed, detail
+		switch {
+		case r.Outcome == wire.Reachable && r.Peer != nil && p.Dst.Name != "" && (r.Peer.Pod != p.Dst.Name || r.Peer.Namespace != p.Dst.Namespace):
+			return Mismatched, "reachable (wrong pod)", detail
+		case r.Outcome == wire.Reachable:
+			return Matched, observed, detail
+		case inconclusive:
+			return Inconclusive, observed, detail
 		}
-		if r.Peer != nil && p.Dst.Name != "" && (r.Peer.Pod != p.Dst.Name || r.Peer.Namespace != p.Dst.Namespace) {
-			return false, "reachable (wrong pod)", detail
-		}
-		return true, observed, detail
+		return Mismatched, observed, detail
 	default:
 		switch r.Outcome {
 		case wire.Timeout, wire.Refused, wire.Unreachable:
-			return true, observed, detail
+			return Matched, observed, detail
 		case wire.Reachable:
-			return false, observed, detail
-		default:
-			return false, observed, strings.TrimPrefix(detail+"; inconclusive: the path was not tested", "; ")
+			return Mismatched, observed, detail
 		}
+		return Inconclusive, observed, strings.TrimPrefix(detail+"; inconclusive: the path was not tested", "; ")
 	}
 }
 
@@ -237,17 +205,21 @@ func resolvedWord(r wire.ConnectResult) string {
 	return string(r.Outcome)
 }
 
-// ProbeOnce probes paths once (one exec per source pod) and judges each.
-// Negative-control tests use it to wait until an injected fault is in effect.
+// ProbeOnce probes paths once (one exec per source pod, no settling) and
+// judges each. Negative-control tests use it to wait until an injected
+// fault is in effect.
 func ProbeOnce(ctx context.Context, env *checks.Env, paths []Path) ([]Result, error) {
-	out, _, err := probeRound(ctx, env, paths)
+	once := env.Derive()
+	once.Probes = env.Prober()
+	once.Timing.Rounds, once.Timing.Enforcement = 1, 0
+	m, err := Probe(ctx, once, paths)
 	if err != nil {
 		return nil, err
 	}
-	rs := make([]Result, len(paths))
-	for i, p := range paths {
-		rs[i] = Result{Path: p, Last: out[i], Attempts: 1}
-		rs[i].OK, rs[i].Observed, rs[i].Detail = Judge(p, out[i])
+	for _, r := range m.Results {
+		if l := r.Last(); l.Observed == "not probed" {
+			return nil, fmt.Errorf("%s: %s", r.Path, l.Detail)
+		}
 	}
-	return rs, nil
+	return m.Results, nil
 }

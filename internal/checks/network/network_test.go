@@ -1,12 +1,18 @@
 package network
 
 import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -68,46 +74,71 @@ func TestJudge(t *testing.T) {
 	blocked := Path{Dst: dst, Protocol: wire.TCP, Via: ViaPodIP}
 	right := &wire.Identity{Pod: "p3", Namespace: dst.Namespace}
 	wrong := &wire.Identity{Pod: "other", Namespace: dst.Namespace}
+	resolve := Path{Via: ViaDNS, Protocol: wire.DNS, Allowed: true}
 	cases := []struct {
 		name string
 		path Path
 		res  wire.ConnectResult
-		ok   bool
+		m    Match
 	}{
-		{"allowed and reachable", allowed, wire.ConnectResult{Outcome: wire.Reachable, Peer: right}, true},
-		{"allowed, reachable, no identity", allowed, wire.ConnectResult{Outcome: wire.Reachable}, true},
-		{"allowed but the wrong pod answered", allowed, wire.ConnectResult{Outcome: wire.Reachable, Peer: wrong}, false},
-		{"allowed but timed out", allowed, wire.ConnectResult{Outcome: wire.Timeout}, false},
-		{"blocked by a drop", blocked, wire.ConnectResult{Outcome: wire.Timeout}, true},
-		{"blocked by a reject", blocked, wire.ConnectResult{Outcome: wire.Refused}, true},
-		{"blocked by an ICMP prohibited", blocked, wire.ConnectResult{Outcome: wire.Unreachable}, true},
-		{"a leak", blocked, wire.ConnectResult{Outcome: wire.Reachable, Peer: right}, false},
-		{"DNS failure proves nothing", blocked, wire.ConnectResult{Outcome: wire.DNSFailure}, false},
-		{"an error proves nothing", blocked, wire.ConnectResult{Outcome: wire.Failed}, false},
-		{"resolution works", Path{Via: ViaDNS, Protocol: wire.DNS, Allowed: true}, wire.ConnectResult{Outcome: wire.Reachable}, true},
-		{"resolution fails", Path{Via: ViaDNS, Protocol: wire.DNS, Allowed: true}, wire.ConnectResult{Outcome: wire.DNSFailure}, false},
+		{"allowed and reachable", allowed, wire.ConnectResult{Outcome: wire.Reachable, Peer: right}, Matched},
+		{"allowed, reachable, no identity", allowed, wire.ConnectResult{Outcome: wire.Reachable}, Matched},
+		{"allowed but the wrong pod answered", allowed, wire.ConnectResult{Outcome: wire.Reachable, Peer: wrong}, Mismatched},
+		{"allowed but timed out", allowed, wire.ConnectResult{Outcome: wire.Timeout}, Mismatched},
+		{"allowed but the probe erred", allowed, wire.ConnectResult{Outcome: wire.Failed}, Inconclusive},
+		{"blocked by a drop", blocked, wire.ConnectResult{Outcome: wire.Timeout}, Matched},
+		{"blocked by a reject", blocked, wire.ConnectResult{Outcome: wire.Refused}, Matched},
+		{"blocked by an ICMP prohibited", blocked, wire.ConnectResult{Outcome: wire.Unreachable}, Matched},
+		{"a leak", blocked, wire.ConnectResult{Outcome: wire.Reachable, Peer: right}, Mismatched},
+		{"DNS failure proves nothing", blocked, wire.ConnectResult{Outcome: wire.DNSFailure}, Inconclusive},
+		{"an error proves nothing", blocked, wire.ConnectResult{Outcome: wire.Failed}, Inconclusive},
+		{"resolution works", resolve, wire.ConnectResult{Outcome: wire.Reachable}, Matched},
+		{"resolution fails", resolve, wire.ConnectResult{Outcome: wire.DNSFailure}, Mismatched},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ok, _, _ := Judge(c.path, c.res)
-			assert.Equal(t, c.ok, ok)
+			m, _, _ := Judge(c.path, c.res)
+			assert.Equal(t, c.m, m)
 		})
 	}
 }
 
-// fakeMatrix builds a probed matrix where every path behaves as given.
-func fakeMatrix(top checks.Topology, reachable func(Path) bool) *Matrix {
-	m := &Matrix{}
-	for _, p := range append(MatrixPaths(top, []wire.Protocol{wire.TCP}), DNSPaths(top, "")...) {
-		res := wire.ConnectResult{Outcome: wire.Timeout}
-		if reachable(p) {
-			res.Outcome = wire.Reachable
-		}
-		ok, observed, detail := Judge(p, res)
-		m.Results = append(m.Results, Result{Path: p, Last: res, OK: ok, Observed: observed, Detail: detail, Attempts: 1})
+// simulate probes the topology's matrix through the simulated runner:
+// reach says whether a path connects in a round. Two rounds count; tenants
+// that are not Reference count from round 1.
+func simulate(t *testing.T, top checks.Topology, reach func(p Path, round int) bool, execErr func(src probing.Pod, round int) error) *Matrix {
+	t.Helper()
+	paths := append(MatrixPaths(top, []wire.Protocol{wire.TCP}), DNSPaths(top, "")...)
+	byTarget := map[string]Path{}
+	for _, p := range paths {
+		tg := p.Target("")
+		byTarget[p.Src.Namespace+"/"+p.Src.Name+" "+string(tg.Protocol)+" "+tg.Host+":"+strconv.Itoa(tg.Port)] = p
 	}
+	sim := &probing.Simulated{ConnectFunc: func(src probing.Pod, tg wire.ConnectTarget, call int) wire.ConnectResult {
+		p, ok := byTarget[src.String()+" "+string(tg.Protocol)+" "+tg.Host+":"+strconv.Itoa(tg.Port)]
+		require.True(t, ok, "a target the matrix did not plan: %v from %s", tg, src)
+		if !reach(p, call) {
+			return wire.ConnectResult{Outcome: wire.Timeout}
+		}
+		r := wire.ConnectResult{Outcome: wire.Reachable}
+		if p.Via != ViaDNS {
+			r.Peer = &wire.Identity{Pod: p.Dst.Name, Namespace: p.Dst.Namespace}
+		}
+		return r
+	}}
+	if execErr != nil {
+		sim.ExecErr = func(src probing.Pod, mode string, call int) error { return execErr(src, call) }
+	}
+	env := &checks.Env{Topology: top, Probes: sim,
+		Timing: checks.Timing{ConnectTimeout: time.Second, Enforcement: 50 * time.Millisecond, Rounds: 2, Pause: time.Millisecond}}
+	m, err := Probe(context.Background(), env, paths)
+	require.NoError(t, err)
 	return m
 }
+
+func always(v bool) func(Path, int) bool { return func(p Path, _ int) bool { return v } }
+
+func asDesigned(p Path, _ int) bool { return p.Allowed }
 
 func verdict(t *testing.T, id string, top checks.Topology, m *Matrix) (reports.Verdict, string) {
 	t.Helper()
@@ -117,7 +148,8 @@ func verdict(t *testing.T, id string, top checks.Topology, m *Matrix) (reports.V
 		}
 		slice := map[string]slicer{IDCrossTenant: crossTenant, IDTenantIngress: tenantIngress, IDTenantEgress: tenantEgress,
 			IDSameTenant: sameTenant, IDDNS: dnsResolution}[id]
-		return checks.Judge(c, Slice(top, m, slice))
+		j := checks.Judge(c, Slice(top, m, slice))
+		return j.Verdict, j.Reason
 	}
 	t.Fatalf("no check %s", id)
 	return "", ""
@@ -125,7 +157,7 @@ func verdict(t *testing.T, id string, top checks.Topology, m *Matrix) (reports.V
 
 func TestVerdictsOnAnIsolatedCluster(t *testing.T) {
 	top := reference()
-	m := fakeMatrix(top, func(p Path) bool { return p.Allowed })
+	m := simulate(t, top, asDesigned, nil)
 	for _, id := range []string{IDCrossTenant, IDTenantIngress, IDTenantEgress, IDSameTenant, IDDNS} {
 		v, reason := verdict(t, id, top, m)
 		assert.Equal(t, reports.Pass, v, "%s: %s", id, reason)
@@ -134,16 +166,22 @@ func TestVerdictsOnAnIsolatedCluster(t *testing.T) {
 
 func TestVerdictsWhenNothingIsReachable(t *testing.T) {
 	top := reference()
-	m := fakeMatrix(top, func(Path) bool { return false })
-	for _, id := range []string{IDCrossTenant, IDTenantIngress, IDTenantEgress, IDSameTenant, IDDNS} {
+	m := simulate(t, top, always(false), nil)
+	for id, want := range map[string]reports.Verdict{
+		// nothing connects, so no blocked path is proven: not a pass, and
+		// not a leak either
+		IDCrossTenant: reports.Unproven, IDTenantIngress: reports.Unproven, IDTenantEgress: reports.Unproven,
+		// what must work does not: that is where the broken control fails
+		IDSameTenant: reports.Fail, IDDNS: reports.Fail,
+	} {
 		v, reason := verdict(t, id, top, m)
-		assert.Equal(t, reports.Fail, v, "%s must fail when nothing works: %s", id, reason)
+		assert.Equal(t, want, v, "%s when nothing works: %s", id, reason)
 	}
 }
 
 func TestVerdictsWhenTheCNIIgnoresPolicy(t *testing.T) {
 	top := reference()
-	m := fakeMatrix(top, func(Path) bool { return true })
+	m := simulate(t, top, always(true), nil)
 	for id, want := range map[string]reports.Verdict{IDCrossTenant: reports.Fail, IDTenantIngress: reports.Fail, IDTenantEgress: reports.Fail,
 		IDSameTenant: reports.Pass, IDDNS: reports.Pass} {
 		v, reason := verdict(t, id, top, m)
@@ -155,12 +193,12 @@ func TestOneTenantOpenedUpFailsOnlyItsOwnChecks(t *testing.T) {
 	// Tenant b allows everything in and out; tenant a still denies, so a<->b
 	// stays blocked (defence in depth) but control<->b leaks.
 	top := reference()
-	m := fakeMatrix(top, func(p Path) bool {
+	m := simulate(t, top, func(p Path, _ int) bool {
 		if p.Allowed {
 			return true
 		}
 		return (p.Src.Tenant == "control" && p.Dst.Tenant == "b") || (p.Src.Tenant == "b" && p.Dst.Tenant == "control")
-	})
+	}, nil)
 	v, _ := verdict(t, IDCrossTenant, top, m)
 	assert.Equal(t, reports.Pass, v)
 	v, reason := verdict(t, IDTenantIngress, top, m)
@@ -176,14 +214,14 @@ func TestChecksSkipWithoutTheirSubjects(t *testing.T) {
 		Tenants: []checks.Tenant{{Name: "a", Isolated: true}, {Name: "b", Isolated: true}},
 		Probes:  []checks.ProbePod{pod("a", "p1"), pod("a", "p2"), pod("b", "p3")},
 	}
-	m := fakeMatrix(top, func(p Path) bool { return p.Allowed })
+	m := simulate(t, top, asDesigned, nil)
 	out := Slice(top, m, tenantEgress)
 	assert.False(t, hasTest(out.Observations), "without a control namespace there is nothing to test")
 }
 
 func TestTruthTableFromMatrix(t *testing.T) {
 	top := reference()
-	m := fakeMatrix(top, func(p Path) bool { return p.Allowed })
+	m := simulate(t, top, asDesigned, nil)
 	tables := reports.TruthTables(Slice(top, m, crossTenant).Observations)
 	require.Len(t, tables, 3, "one table per address kind for TCP")
 	tb := tables[0]
@@ -218,20 +256,128 @@ func withSentinel(top checks.Topology) checks.Topology {
 
 func TestEnforcementDiagnosis(t *testing.T) {
 	top := withSentinel(reference())
-	isolated := fakeMatrix(top, func(p Path) bool { return p.Allowed })
+	isolated := simulate(t, top, asDesigned, nil)
 	assert.Empty(t, EnforcementDiagnosis(top, isolated), "a working cluster")
 
-	ignored := fakeMatrix(top, func(Path) bool { return true })
+	ignored := simulate(t, top, always(true), nil)
 	d := EnforcementDiagnosis(top, ignored)
 	assert.Contains(t, d, "the CNI does not enforce NetworkPolicy")
 	assert.Contains(t, d, "bh-x-sentinel")
 
-	tenantsOpen := fakeMatrix(top, func(p Path) bool { return p.Allowed || p.Dst.Tenant != "sentinel" })
+	tenantsOpen := simulate(t, top, func(p Path, _ int) bool { return p.Allowed || p.Dst.Tenant != "sentinel" }, nil)
 	assert.Empty(t, EnforcementDiagnosis(top, tenantsOpen), "open tenants are leaks, not a CNI without policy support: the sentinel still holds")
 
-	nothing := fakeMatrix(top, func(Path) bool { return false })
+	nothing := simulate(t, top, always(false), nil)
 	assert.Empty(t, EnforcementDiagnosis(top, nothing), "a broken data path is a failed positive control, not this")
 
-	assert.Empty(t, EnforcementDiagnosis(reference(), fakeMatrix(reference(), func(Path) bool { return true })),
+	assert.Empty(t, EnforcementDiagnosis(reference(), simulate(t, reference(), always(true), nil)),
 		"without a sentinel there is nothing to tell the two apart")
+}
+
+func TestADeadTargetLeavesOnlyItsPathsUnproven(t *testing.T) {
+	top := reference()
+	// b/p3 answers nobody (its pod is gone or its traffic dropped): every
+	// "blocked" into it proves nothing, and neither do those from b/p4,
+	// whose only peer it was (nothing shows b/p4's own traffic works); the
+	// other paths stay proven.
+	m := simulate(t, top, func(p Path, _ int) bool { return p.Allowed && p.Dst.Name != "p3" }, nil)
+	v, reason := verdict(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Unproven, v, reason)
+	assert.Contains(t, reason, "bh-x-b/p3 answers tcp/pod-ip")
+	j := judged(t, IDCrossTenant, top, m)
+	for _, o := range j.Observations {
+		if o.Role != reports.RoleTest {
+			continue
+		}
+		if o.Target.Name == "p3" || o.Actor.Pod == "p4" {
+			assert.Equal(t, reports.StatusUnproven, o.Status, checks.DescribeOne(o))
+		} else {
+			assert.Equal(t, reports.StatusPass, o.Status, "paths into live pods stay proven: %s", checks.DescribeOne(o))
+		}
+	}
+	same, reason := verdict(t, IDSameTenant, top, m)
+	assert.Equal(t, reports.Fail, same, "the broken control is reported where it belongs")
+	assert.Contains(t, reason, "-> bh-x-b/p3")
+}
+
+func judged(t *testing.T, id string, top checks.Topology, m *Matrix) checks.Judgement {
+	t.Helper()
+	for _, c := range Checks() {
+		if c.ID == id {
+			slice := map[string]slicer{IDCrossTenant: crossTenant, IDTenantIngress: tenantIngress, IDTenantEgress: tenantEgress}[id]
+			return checks.Judge(c, Slice(top, m, slice))
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return checks.Judgement{}
+}
+
+func TestAFlappingLeakFailsInTheRoundItLeaked(t *testing.T) {
+	top := reference()
+	// a -> b connects only in the second round (a policy applied and
+	// removed): one round is enough to fail, and the reason cites it.
+	m := simulate(t, top, func(p Path, round int) bool {
+		return p.Allowed || (p.Src.Tenant == "a" && p.Dst.Tenant == "b" && round == m2(p, round))
+	}, nil)
+	v, reason := verdict(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Fail, v, reason)
+	assert.Contains(t, reason, "round 2")
+	assert.GreaterOrEqual(t, m.Rounds, 2)
+}
+
+func m2(Path, int) int { return 2 }
+
+func TestAUsersTenantGetsNoGraceWhileBulkheadSettles(t *testing.T) {
+	top := reference()
+	top.Tenants[1].Reference = false // b is a user's tenant: its policy was there before bulkhead
+	// Round 1: bulkhead's control pods are not reachable yet (settling), and
+	// a <-> b leaks. a is bulkhead's, b is not: the leak counts.
+	m := simulate(t, top, func(p Path, round int) bool {
+		if round == 1 {
+			return p.Src.Tenant == "a" && p.Dst.Tenant == "b"
+		}
+		return p.Allowed
+	}, nil)
+	assert.Equal(t, 2, m.SettledRound, "bulkhead's own paths settled in round 2")
+	v, reason := verdict(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Fail, v, reason)
+	assert.Contains(t, reason, "round 1")
+
+	top.Tenants[1].Reference = true // both bulkhead's: the settle round is grace
+	m = simulate(t, top, func(p Path, round int) bool {
+		if round == 1 {
+			return p.Src.Tenant == "a" && p.Dst.Tenant == "b"
+		}
+		return p.Allowed
+	}, nil)
+	v, reason = verdict(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Pass, v, reason)
+}
+
+func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
+	top := reference()
+	m := simulate(t, top, asDesigned, func(src probing.Pod, round int) error {
+		if src.Name == "p1" && round == 2 {
+			return errors.New("stream reset")
+		}
+		return nil
+	})
+	j := judged(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Unproven, j.Verdict, j.Reason)
+	for _, o := range j.Observations {
+		switch {
+		case o.Role != reports.RoleTest:
+		case o.Actor.Pod == "p1" && o.Round == 2:
+			assert.Equal(t, reports.StatusUnproven, o.Status)
+			assert.Contains(t, o.Why, "inconclusive")
+		case o.Target.Name == "p2" && o.Round == 2:
+			// only p1 may reach its tenant peer p2: without p1 nothing
+			// shows p2 answered in that round
+			assert.Equal(t, reports.StatusUnproven, o.Status)
+			assert.Contains(t, o.Why, "bh-x-a/p2 answers")
+		default:
+			assert.Equal(t, reports.StatusPass, o.Status, checks.DescribeOne(o))
+		}
+	}
+	assert.True(t, strings.Contains(strings.Join(m.Notes, "\n"), "stream reset"), m.Notes)
 }

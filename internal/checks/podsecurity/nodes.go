@@ -2,7 +2,6 @@ package podsecurity
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -365,13 +365,11 @@ func deleteNodePort(ctx context.Context, env *checks.Env, svc *corev1.Service) {
 // probeNodes probes every target from every source: one exec per source,
 // all sources in parallel. results[s][t] is source s's result for target t.
 func probeNodes(ctx context.Context, env *checks.Env, sources []checks.ProbePod, targets []NodeTarget) ([][]wire.ConnectResult, error) {
-	req := wire.ConnectRequest{TimeoutMS: int(env.Timing.ConnectTimeout / time.Millisecond)}
+	var ts []probing.Target
+	var idx []int
 	for i, t := range targets {
-		req.Targets = append(req.Targets, wire.ConnectTarget{ID: strconv.Itoa(i), Protocol: wire.TCP, Host: t.Address, Port: t.Port})
-	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encode probe request: %w", err)
+		ts = append(ts, probing.Target{Target: wire.ConnectTarget{Protocol: wire.TCP, Host: t.Address, Port: t.Port}})
+		idx = append(idx, i)
 	}
 	out := make([][]wire.ConnectResult, len(sources))
 	errs := make([]error, len(sources))
@@ -380,32 +378,7 @@ func probeNodes(ctx context.Context, env *checks.Env, sources []checks.ProbePod,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(ctx, 2*env.Timing.ConnectTimeout+30*time.Second)
-			defer cancel()
-			raw, err := env.ExecProbe(ctx, src, in, "connect")
-			if err != nil {
-				errs[si] = err
-				return
-			}
-			var resp wire.ConnectResponse
-			if err := json.Unmarshal(raw, &resp); err != nil {
-				errs[si] = fmt.Errorf("probe in %s/%s printed something that is not a connect response: %w: %.200q", src.Namespace, src.Name, err, raw)
-				return
-			}
-			if resp.Version != wire.Version {
-				errs[si] = fmt.Errorf("probe in %s/%s speaks contract version %d, this bulkhead %d", src.Namespace, src.Name, resp.Version, wire.Version)
-				return
-			}
-			res := make([]wire.ConnectResult, len(targets))
-			for _, r := range resp.Results {
-				i, err := strconv.Atoi(r.ID)
-				if err != nil || i < 0 || i >= len(res) {
-					errs[si] = fmt.Errorf("probe in %s/%s answered for unknown target %q", src.Namespace, src.Name, r.ID)
-					return
-				}
-				res[i] = r
-			}
-			out[si] = res
+			out[si], errs[si] = probing.ConnectOnce(ctx, env.Prober(), src.Pod(), ts, idx, env.Timing.ConnectTimeout)
 		}()
 	}
 	wg.Wait()

@@ -39,65 +39,49 @@ func Checks() []checks.Check {
 	return []checks.Check{
 		{
 			ID: IDPods, Area: checks.Quota,
-			Title:  "Pods beyond the tenant's pod quota are rejected",
-			Proves: "Acting as the tenant, pods can be created up to the pod quota (positive control) and the next pod is refused by the API server with 403 \"exceeded quota\" naming pods.",
-			Run:    run(IDPods, runPods),
+			Run: run(IDPods, runPods),
 
 			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"Pod"}, What: "Pods that never schedule (node selector matching no node), as the tenant, up to its pod quota (at most 25; one more by bulkhead to make the quota recount)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDCompute, Area: checks.Quota,
-			Title:  "CPU and memory beyond the tenant's quota are rejected",
-			Proves: "Acting as the tenant, a pod asking for exactly the CPU or memory (requests and limits) left under the quota is admitted (positive control) and one asking for one unit more is refused with 403 \"exceeded quota\" naming that dimension.",
-			Run:    run(IDCompute, runCompute),
+			Run: run(IDCompute, runCompute),
 
 			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDDeployment, Area: checks.Quota,
-			Title:  "A Deployment cannot scale a tenant beyond its pod quota",
-			Proves: "A Deployment the tenant creates with more replicas than the pod quota leaves gets pods up to the quota (positive control) and no more: its ReplicaSet's further pods are refused, as its FailedCreate event with \"exceeded quota\" shows.",
-			Run:    run(IDDeployment, runDeployment),
+			Run: run(IDDeployment, runDeployment),
 
 			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"Deployment"}, What: "a Deployment per identity, one at a time, as the tenant, asking for more replicas than the pod quota leaves (its ReplicaSet and never-scheduled Pods up to the quota)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDStorage, Area: checks.Quota,
-			Title:  "Storage claims beyond the tenant's quota are rejected",
-			Proves: "Acting as the tenant, a PersistentVolumeClaim for exactly the storage left is admitted and one for more is refused (requests.storage); claims can be created up to the claim count and the next one is refused (persistentvolumeclaims); both with 403 \"exceeded quota\".",
-			Run:    run(IDStorage, runStorage),
+			Run: run(IDStorage, runStorage),
 
 			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"PersistentVolumeClaim"}, What: "PersistentVolumeClaims of 1Mi naming a StorageClass that does not exist (never provisioned), as the tenant, up to its claim quota (at most 25)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDObjects, Area: checks.Quota,
-			Title:  "Services, Secrets and ConfigMaps beyond the tenant's object quota are rejected",
-			Proves: "Acting as the tenant, Services, Secrets and ConfigMaps can be created up to their count quota (positive control) and the next one of each is refused with 403 \"exceeded quota\" naming the count.",
-			Run:    run(IDObjects, runObjects),
+			Run: run(IDObjects, runObjects),
 
 			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"Service", "Secret", "ConfigMap"}, What: "Services (ClusterIP, selecting nothing), empty Secrets and empty ConfigMaps, as the tenant, up to their count quotas (at most 25 each)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDExposure, Area: checks.Quota,
-			Title:  "Tenants cannot create NodePort or LoadBalancer Services",
-			Proves: "Acting as the tenant, a ClusterIP Service is admitted (positive control) while a NodePort and a LoadBalancer Service are refused with 403 \"exceeded quota\" naming services.nodeports and services.loadbalancers.",
-			Run:    run(IDExposure, runExposure),
+			Run: run(IDExposure, runExposure),
 
 			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDLimitRange, Area: checks.Quota,
-			Title:  "Containers get default resources and cannot exceed the per-container maximum",
-			Proves: "Acting as the tenant, a container without resources is given the LimitRange's default requests and limits, a container at the per-container maximum is admitted (positive control) and one over it is refused with 403 by the LimitRange.",
-			Run:    run(IDLimitRange, runLimitRange),
+			Run: run(IDLimitRange, runLimitRange),
 
 			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDProtected, Area: checks.Quota,
-			Title:  "Tenants cannot change or delete their own ResourceQuota or LimitRange",
-			Proves: "Acting as the tenant, which can read its ResourceQuota and LimitRange and make other writes in its namespace (positive controls), server-side dry-run updates, patches, deletes and creates of ResourceQuotas and LimitRanges are all refused with 403.",
-			Run:    run(IDProtected, runProtected),
+			Run: run(IDProtected, runProtected),
 
 			Creates: checks.CreatesNothing("reads and server-side dry-run requests as the tenant"),
 		},

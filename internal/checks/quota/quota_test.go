@@ -322,8 +322,8 @@ func TestChecksAreComplete(t *testing.T) {
 	ids := map[string]bool{}
 	for _, c := range Checks() {
 		assert.Equal(t, checks.Quota, c.Area)
-		assert.NotEmpty(t, c.Title)
-		assert.NotEmpty(t, c.Proves)
+		assert.NotEmpty(t, c.Title())
+		assert.NotEmpty(t, c.Proves())
 		assert.Empty(t, c.NoControl, "%s: every quota check has positive controls", c.ID)
 		assert.False(t, ids[c.ID], "duplicate %s", c.ID)
 		ids[c.ID] = true

@@ -18,7 +18,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,6 +30,8 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/internal/probing"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -467,64 +468,16 @@ func (f *fixtureSet) startPod(ctx context.Context, spec fixtures.APIProbeSpec) e
 	return nil
 }
 
-// fatalWaiting are container states that will not resolve by waiting.
-var fatalWaiting = []string{"ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "ImagePullBackOff", "ErrImagePull"}
-
 func (f *fixtureSet) waitReady(ctx context.Context) error {
-	var pending []string
-	var fatal error
-	err := wait.PollUntilContextTimeout(ctx, time.Second, podReadyTimeout, true, func(ctx context.Context) (bool, error) {
-		pending = pending[:0]
-		for _, p := range f.pods {
-			pod, err := f.env.Kube.Core.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-			if err != nil {
-				pending = append(pending, p.Namespace+"/"+p.Name+": "+err.Error())
-				continue
-			}
-			if podReady(pod) {
-				continue
-			}
-			why := notReady(pod)
-			pending = append(pending, p.Namespace+"/"+p.Name+": "+why)
-			for _, s := range fatalWaiting {
-				if strings.Contains(why, s) {
-					fatal = fmt.Errorf("API probe pod %s/%s cannot start: %s", p.Namespace, p.Name, why)
-					return false, fatal
-				}
-			}
-		}
-		return len(pending) == 0, nil
-	})
-	if fatal != nil {
-		return fatal
+	refs := make([]kube.PodRef, len(f.pods))
+	for i, p := range f.pods {
+		refs[i] = kube.PodRef{Namespace: p.Namespace, Name: p.Name}
 	}
+	_, err := f.env.Kube.WaitPodsReady(ctx, refs, podReadyTimeout)
 	if err != nil {
-		return fmt.Errorf("API probe pods not Ready after %s: %s", podReadyTimeout, strings.Join(pending, "; "))
+		return fmt.Errorf("API probe %w", err)
 	}
 	return nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue && p.Status.Phase == corev1.PodRunning
-		}
-	}
-	return false
-}
-
-func notReady(p *corev1.Pod) string {
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil {
-			return "waiting: " + w.Reason + " " + w.Message
-		}
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Status != corev1.ConditionTrue && c.Message != "" {
-			return string(c.Type) + ": " + c.Reason + " " + c.Message
-		}
-	}
-	return "phase " + string(p.Status.Phase)
 }
 
 // apiPeers are the addresses a pod dials to reach the API server: the
@@ -730,26 +683,12 @@ func runInPod(ctx context.Context, env *checks.Env, sw *Sweep, mu *sync.Mutex, p
 		req.Calls = append(req.Calls, wire.APICall{ID: strconv.Itoa(i), Method: a.Req.Method, Path: a.Req.Path, Body: a.Req.Body,
 			DryRun: a.Req.DryRun, Auth: auth, Headers: a.Req.Headers, Watch: a.Req.Watch})
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode API probe request: %w", err)
-	}
 	ns, name, _ := strings.Cut(pod, "/")
 	ctx, cancel := context.WithTimeout(ctx, execTimeout)
 	defer cancel()
-	raw, err := env.ExecProbe(ctx, checks.ProbePod{Namespace: ns, Name: name}, in, "api")
-	mu.Lock()
-	sw.probeOutputs = append(sw.probeOutputs, raw)
-	mu.Unlock()
+	resp, err := recordingRunner(env, sw, mu).API(ctx, probing.Pod{Namespace: ns, Name: name}, req)
 	if err != nil {
 		return err
-	}
-	var resp wire.APIResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("API probe in %s printed something that is not an API response: %w", pod, err)
-	}
-	if resp.Version != wire.Version {
-		return fmt.Errorf("API probe in %s speaks contract version %d, this bulkhead %d: use the matching probe image", pod, resp.Version, wire.Version)
 	}
 	mu.Lock()
 	sw.PodTokens[pod] = resp.TokenMounted
@@ -765,6 +704,25 @@ func runInPod(ctx context.Context, env *checks.Env, sw *Sweep, mu *sync.Mutex, p
 		answers[i] = &r
 	}
 	return nil
+}
+
+// recordingRunner is the env's probe runner, recording every raw output
+// into sw.probeOutputs when it is the real exec (tests assert no secret
+// value reaches bulkhead's process).
+func recordingRunner(env *checks.Env, sw *Sweep, mu *sync.Mutex) probing.Runner {
+	r := env.Prober()
+	e, ok := r.(*probing.Exec)
+	if !ok {
+		return r
+	}
+	rec := *e
+	rec.Timeout = execTimeout
+	rec.Outputs = func(raw []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		sw.probeOutputs = append(sw.probeOutputs, raw)
+	}
+	return &rec
 }
 
 // processClients make the requests of bulkhead's own process: one HTTP

@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -119,14 +118,9 @@ func probePodToken(ctx context.Context, env *checks.Env, t checks.Tenant, p chec
 		Method: "mounted ServiceAccount token"}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	raw, err := env.ExecProbe(ctx, p, []byte(`{"calls":[]}`), "api")
+	resp, err := env.Prober().API(ctx, p.Pod(), wire.APIRequest{Calls: []wire.APICall{}})
 	if err != nil {
 		obs.Observed, obs.Detail = "error", wire.Truncate(err.Error(), 300)
-		return obs
-	}
-	var resp wire.APIResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		obs.Observed, obs.Detail = "error", "the probe printed something that is not an API response"
 		return obs
 	}
 	got := tokenObservation(reports.RoleTest, NoToken, resp.TokenMounted)
