@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
 	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
@@ -110,8 +111,8 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 		defer close(h.finished)
 		ctx := context.WithoutCancel(ctx)
 		if h.session != nil {
-			if u := h.session.Undeclared(); len(u) > 0 {
-				errs = append(errs, fmt.Errorf("checks created objects their footprint does not declare:\n  %s", strings.Join(u, "\n  ")))
+			if err := h.auditResult(); err != nil {
+				errs = append(errs, err)
 			}
 			if res := h.session.Results(); len(res.Checks) > 0 {
 				if err := h.writeReports(res); err != nil {
@@ -132,6 +133,27 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 		h.finishErr = err
 	}
 	return ctx, err
+}
+
+// auditResult fails the run when a check created what its footprint does
+// not declare, or when checks that declare creates ran and the audit saw
+// none (it would be blind, proving nothing).
+func (h *harness) auditResult() error {
+	if u := h.session.Undeclared(); len(u) > 0 {
+		return fmt.Errorf("checks created objects their footprint does not declare:\n  %s", strings.Join(u, "\n  "))
+	}
+	var creating []string
+	for _, r := range h.session.Results().Checks {
+		if c, ok := all.Registry().Get(r.ID); ok && c.InTenantNamespaces() && r.Verdict != reports.Skipped {
+			creating = append(creating, c.ID)
+		}
+	}
+	n := h.session.Audited()
+	if len(creating) > 0 && n == 0 {
+		return fmt.Errorf("footprint audit saw no create while %v, which create objects in tenant namespaces, ran", creating)
+	}
+	h.log.Info("footprint audit: every create of a check was declared", "creates", n, "checks creating in tenant namespaces", creating)
+	return nil
 }
 
 func (h *harness) writeReports(res *reports.Results) error {

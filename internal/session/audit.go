@@ -92,6 +92,17 @@ func (a *audit) record(c created) {
 	a.created[a.check] = append(a.created[a.check], c)
 }
 
+// count is how many creates were attributed to checks.
+func (a *audit) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, cs := range a.created {
+		n += len(cs)
+	}
+	return n
+}
+
 // during attributes what is created until the returned func is called to c.
 func (a *audit) during(c string) func() {
 	a.mu.Lock()

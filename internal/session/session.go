@@ -324,6 +324,16 @@ func (s *Session) Undeclared() []string {
 	return slices.Clone(s.undeclared)
 }
 
+// Audited is how many creates of checks the audit saw (with Options.Audit):
+// a run of checks that declare creates and saw none means the audit is
+// blind, not that the declarations hold.
+func (s *Session) Audited() int {
+	if s.audit == nil {
+		return 0
+	}
+	return s.audit.count()
+}
+
 // Record adds a result (a check run elsewhere, or a skipped check).
 func (s *Session) Record(res reports.CheckResult) {
 	s.mu.Lock()
