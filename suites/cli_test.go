@@ -44,11 +44,7 @@ import (
 func TestCLI(t *testing.T) {
 	f := features.New("bulkhead run against bring-your-own tenants").
 		WithLabel(labelArea, "cli").
-		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			byo := newBYO(t, cfg)
-			byo.apply(ctx, t, "tenants.yaml")
-			return context.WithValue(ctx, byoKey{}, byo)
-		}).
+		Setup(setupBYO).
 		Assess("isolated tenants pass (exit 0), as an identity holding only the runner ClusterRole", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
 			code, out, run := byo.runWith(t, byo.runnerKubeconfig(ctx, t), false, "--areas", allAreas())
@@ -100,6 +96,14 @@ func TestCLI(t *testing.T) {
 }
 
 type byoKey struct{}
+
+// setupBYO creates the test's own tenants (testdata/byo/tenants.yaml) as a
+// platform team would; they are removed when the test ends.
+func setupBYO(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+	byo := newBYO(t, cfg)
+	byo.apply(ctx, t, "tenants.yaml")
+	return context.WithValue(ctx, byoKey{}, byo)
+}
 
 // byoTenants are the test's own tenants, created as a platform team would.
 type byoTenants struct {
