@@ -50,7 +50,7 @@ func ordinaryTenants() types.Feature {
 			assert.Contains(t, out, "user byo-"+byo.id+"-rtia holds no rights in tenant red")
 			assert.Contains(t, out, "misspelled, or groups missing from the config?")
 			assert.NotContains(t, out, "goran holds no rights", "only the misspelled identity is named")
-			byo.assertNothingLeftIn(ctx, t, run, "red", "gold")
+			assertRunLeftNothing(ctx, t, run, byo.ns("red"), byo.ns("gold"))
 			return ctx
 		}).
 		Assess("spelled right: only the genuine gaps fail, each named", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -74,7 +74,7 @@ func ordinaryTenants() types.Feature {
 			tokens := verdicts[secrets.IDTokenHygiene].Reason
 			assert.Contains(t, tokens, "system:serviceaccount:"+byo.ns("red")+":default")
 			assert.Contains(t, tokens, "system:serviceaccount:"+byo.ns("gold")+":default")
-			byo.assertNothingLeftIn(ctx, t, run, "red", "gold")
+			assertRunLeftNothing(ctx, t, run, byo.ns("red"), byo.ns("gold"))
 			return ctx
 		}).Feature()
 }

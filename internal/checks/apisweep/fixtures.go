@@ -239,3 +239,9 @@ func apiPeers(ctx context.Context, env *checks.Env) ([]fixtures.APIPeer, error) 
 	}
 	return peers, nil
 }
+
+// Footprint is what the API sweep (shared by the rbac checks and SEC-001,
+// SEC-002) puts into the cluster, only into namespaces bulkhead created.
+var Footprint = []checks.Footprint{{Where: checks.OwnNamespaces, Kinds: []string{"Secret", "Pod", "NetworkPolicy", "CiliumNetworkPolicy"},
+	What:     "per reference tenant a canary Secret, an API probe pod with its ServiceAccount's token and an egress policy to the API server; two API probe pods in the control namespace",
+	Lifetime: "while the API sweep runs; deleted when it ends"}}

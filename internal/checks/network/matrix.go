@@ -117,6 +117,7 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 	m := &Matrix{Results: make([]Result, len(paths)), Rounds: len(run.Rounds), Execs: run.Execs, Elapsed: run.Elapsed,
 		Settled: run.Settled, SettledAfter: run.SettledAfter, SettledRound: run.SettledAt + 1}
 	failedExecs := map[string]int{}
+	setAside := 0
 	for k, round := range run.Rounds {
 		for src, err := range round.Failed {
 			failedExecs[fmt.Sprintf("%s (round %d): %v", src, round.N, err)]++
@@ -131,8 +132,19 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 			} else {
 				pr.Match, pr.Observed, pr.Detail = Judge(p, pr.Last)
 			}
+			// Before bulkhead's new probe pods settle, nothing shows that a
+			// target answers, so a blocked result there proves nothing; a
+			// connection there is still a leak (the tenant's own policies
+			// were in place before bulkhead came).
+			if k < run.SettledAt && pr.Match != Mismatched {
+				setAside++
+				continue
+			}
 			m.Results[i].Rounds = append(m.Results[i].Rounds, pr)
 		}
+	}
+	if setAside > 0 {
+		m.Notes = append(m.Notes, fmt.Sprintf("%d blocked results of paths into or out of your tenants were seen before bulkhead's probe pods settled (rounds 1-%d); they count only as leaks, never as proof of blocking", setAside, run.SettledAt))
 	}
 	for i, p := range paths {
 		m.Results[i].Path = p

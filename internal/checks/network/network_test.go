@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,6 +353,26 @@ func TestAUsersTenantGetsNoGraceWhileBulkheadSettles(t *testing.T) {
 	}, nil)
 	v, reason = verdict(t, IDCrossTenant, top, m)
 	assert.Equal(t, reports.Pass, v, reason)
+}
+
+// TestUsersTenantsProvenAfterBulkheadSettles is the ordinary BYO run: the
+// tenants are the user's, bulkhead's probe pods in them are new, so in
+// round 1 nothing answers yet. Blocked results of that round have nothing
+// to prove them and are set aside; the counted rounds after it prove every
+// path, so the check passes (it used to be unproven for round 1).
+func TestUsersTenantsProvenAfterBulkheadSettles(t *testing.T) {
+	top := reference()
+	top.Tenants[0].Reference, top.Tenants[1].Reference = false, false
+	m := simulate(t, top, func(p Path, round int) bool { return round > 1 && p.Allowed }, nil)
+	assert.Equal(t, 2, m.SettledRound)
+	v, reason := verdict(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Pass, v, reason)
+	for _, r := range m.Results {
+		for _, pr := range r.Rounds {
+			assert.Greater(t, pr.N, 1, "%s: a round-1 blocked result was kept without proof", r.Path)
+		}
+	}
+	assert.True(t, slices.ContainsFunc(m.Notes, func(n string) bool { return strings.Contains(n, "before bulkhead's probe pods settled") }), m.Notes)
 }
 
 func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {

@@ -44,22 +44,32 @@ func Checks() []checks.Check {
 			ID: IDCrossNamespace, Area: checks.RBAC,
 			Slow: true,
 			Run:  apisweep.SliceRun(IDCrossNamespace, "no isolated tenant with identities in this run"),
+
+			Creates: apisweep.Footprint,
 		},
 		{
 			ID: IDClusterScope, Area: checks.RBAC,
 			Run: apisweep.SliceRun(IDClusterScope, "no isolated tenant with identities in this run"),
+
+			Creates: apisweep.Footprint,
 		},
 		{
 			ID: IDEscalation, Area: checks.RBAC,
 			Run: apisweep.SliceRun(IDEscalation, "no isolated tenant with identities in this run"),
+
+			Creates: apisweep.Footprint,
 		},
 		{
 			ID: IDAnonymous, Area: checks.RBAC,
 			Run: apisweep.SliceRun(IDAnonymous, "no control namespace in this run to run a pod without a token in"),
+
+			Creates: apisweep.Footprint,
 		},
 		{
 			ID: IDCrossTenantGrant, Area: checks.RBAC,
 			Run: apisweep.SliceRun(IDCrossTenantGrant, "no isolated tenant with identities in this run"),
+
+			Creates: apisweep.Footprint,
 		},
 	}
 }

@@ -35,14 +35,20 @@ func Checks() []checks.Check {
 		{
 			ID: IDRead, Area: checks.Secrets,
 			Run: apisweep.SliceRun(IDRead, "no two isolated tenants with identities in this run"),
+
+			Creates: apisweep.Footprint,
 		},
 		{
 			ID: IDThroughPods, Area: checks.Secrets,
 			Run: apisweep.SliceRun(IDThroughPods, "no two isolated tenants with identities in this run"),
+
+			Creates: apisweep.Footprint,
 		},
 		{
 			ID: IDTokenHygiene, Area: checks.Secrets,
 			Run: tokenHygiene,
+
+			Creates: apisweep.Footprint,
 		},
 	}
 }
