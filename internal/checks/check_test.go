@@ -96,6 +96,21 @@ func TestJudgeProvesEachPathInItsRound(t *testing.T) {
 	assert.Equal(t, reports.StatusFail, j.Observations[2].Status)
 }
 
+func TestProofNoteSaysWhatTheControlsProved(t *testing.T) {
+	obs := []reports.Observation{
+		path(reports.RoleTest, true, 1, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, true, 2, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, true, 3, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, false, 2, "b/p2 answers"), // a leak: no proof to count
+		path(reports.RoleControl, true, 1, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleControl, true, 2, "a/p0 sends"),
+		path(reports.RoleControl, false, 3, "b/p1 answers", "a/p0 sends"),
+	}
+	assert.Equal(t, "per-path proof: 1 of 3 blocked observations shown by a positive control of their own round (3 facts proven over 2 rounds); not shown: b/p1 answers (rounds 2, 3); a/p0 sends (round 3)",
+		ProofNote(obs))
+	assert.Empty(t, ProofNote([]reports.Observation{obs[3], obs[4]}), "no blocked test with Needs: nothing to say")
+}
+
 func TestJudgeNotApplicable(t *testing.T) {
 	c := Check{ID: "X-1"}
 	na := obs(reports.RoleTest, false)
