@@ -73,7 +73,8 @@ func (h *harness) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&t.ProbeImage, "probe-image", t.ProbeImage, "prebuilt probe image (required on existing clusters; env "+target.EnvProbeImage+")")
 	fs.StringVar(&t.ReportDir, "report-dir", t.ReportDir, "directory for run reports (env "+target.EnvReportDir+"; default _reports at the module root)")
 	fs.DurationVar(&h.timing.ConnectTimeout, "connect-timeout", h.timing.ConnectTimeout, "per-probe connect timeout inside pods")
-	fs.DurationVar(&h.timing.Enforcement, "enforcement-timeout", h.timing.Enforcement, "how long to keep probing paths that do not yet match (policy enforcement delay)")
+	fs.DurationVar(&h.timing.Enforcement, "enforcement-timeout", h.timing.Enforcement, "how long bulkhead's own setup may take to take effect before probing rounds count (policy enforcement delay)")
+	fs.IntVar(&h.timing.Rounds, "rounds", h.timing.Rounds, "probe rounds that count once settled")
 }
 
 func (h *harness) existingCluster() bool {

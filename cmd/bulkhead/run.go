@@ -130,7 +130,8 @@ proven). Leave checks out with --areas/--skip-labels where they do not apply.`,
 	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels")
 	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
 	f.DurationVar(&o.timing.ConnectTimeout, "connect-timeout", o.timing.ConnectTimeout, "per-probe connect timeout inside pods")
-	f.DurationVar(&o.timing.Enforcement, "enforcement-timeout", o.timing.Enforcement, "how long to re-probe paths that do not yet match (policy enforcement delay)")
+	f.DurationVar(&o.timing.Enforcement, "enforcement-timeout", o.timing.Enforcement, "how long bulkhead's own setup may take to take effect before probing rounds count (policy enforcement delay)")
+	f.IntVar(&o.timing.Rounds, "rounds", o.timing.Rounds, "probe rounds that count once settled; a path that must be blocked and connects in any of them fails")
 	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster bulkhead did not create (env "+EnvYes+")")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
@@ -254,8 +255,8 @@ func (o *runOptions) validate() (checks.Selection, *config.File, error) {
 	if !t.Kind && t.Kubeconfig == "" && t.Context == "" {
 		return sel, nil, target.ErrNoTarget
 	}
-	if o.timing.ConnectTimeout <= 0 || o.timing.Enforcement < 0 {
-		return sel, nil, errors.New("--connect-timeout must be positive and --enforcement-timeout not negative")
+	if o.timing.ConnectTimeout <= 0 || o.timing.Enforcement < 0 || o.timing.Rounds < 1 {
+		return sel, nil, errors.New("--connect-timeout must be positive, --enforcement-timeout not negative and --rounds at least 1")
 	}
 	var byo *config.File
 	if o.configFile != "" {
