@@ -29,23 +29,33 @@ func Checks() []checks.Check {
 		{
 			ID: IDCrossTenant, Area: checks.Network,
 			Run: matrixCheck(crossTenant, "no two isolated tenants in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantIngress, Area: checks.Network,
 			Run: matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantEgress, Area: checks.Network,
 			Run: matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDSameTenant, Area: checks.Network,
 			NoControl: "every observation is a path that must work: the check is its own positive case",
 			Run:       matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDDNS, Area: checks.Network,
 			Run: matrixCheck(dnsResolution, "no isolated tenant in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 	}
 }

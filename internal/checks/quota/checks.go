@@ -40,34 +40,50 @@ func Checks() []checks.Check {
 		{
 			ID: IDPods, Area: checks.Quota,
 			Run: run(IDPods, runPods),
+
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"Pod"}, What: "Pods that never schedule (node selector matching no node), as the tenant, up to its pod quota (at most 25; one more by bulkhead to make the quota recount)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDCompute, Area: checks.Quota,
 			Run: run(IDCompute, runCompute),
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDDeployment, Area: checks.Quota,
 			Run: run(IDDeployment, runDeployment),
+
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"Deployment"}, What: "a Deployment per identity, one at a time, as the tenant, asking for more replicas than the pod quota leaves (its ReplicaSet and never-scheduled Pods up to the quota)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDStorage, Area: checks.Quota,
 			Run: run(IDStorage, runStorage),
+
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"PersistentVolumeClaim"}, What: "PersistentVolumeClaims of 1Mi naming a StorageClass that does not exist (never provisioned), as the tenant, up to its claim quota (at most 25)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDObjects, Area: checks.Quota,
 			Run: run(IDObjects, runObjects),
+
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: []string{"Service", "Secret", "ConfigMap"}, What: "Services (ClusterIP, selecting nothing), empty Secrets and empty ConfigMaps, as the tenant, up to their count quotas (at most 25 each)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDExposure, Area: checks.Quota,
 			Run: run(IDExposure, runExposure),
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDLimitRange, Area: checks.Quota,
 			Run: run(IDLimitRange, runLimitRange),
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDProtected, Area: checks.Quota,
 			Run: run(IDProtected, runProtected),
+
+			Creates: checks.CreatesNothing("reads and server-side dry-run requests as the tenant"),
 		},
 	}
 }
