@@ -30,6 +30,10 @@ const maxListed = 8
 //   - a check may mark a test not applicable (the identity may not try) or
 //     unproven (an inconclusive probe) itself; the judge keeps that.
 //
+// A path probed in rounds is proven when one round proved it and no round
+// failed it: its other, unproven rounds are named in the reason but do not
+// make the check unproven.
+//
 // Then the check: an error is Error, a skip Skipped, nothing observed
 // Error; any failed test is Fail; else any unproven test or anything the
 // check could not evaluate is Unproven; else, when every test was not
@@ -45,9 +49,10 @@ func Judge(c Check, out Outcome) Judgement {
 		return Judgement{Verdict: reports.Error, Reason: "no observations: nothing was tried"}
 	}
 	obs := judgeObservations(c, out.Observations)
-	var failed, unproven, applicable, tests, badControls []reports.Observation
+	coveredRound := reports.CoveredByOtherRounds(obs)
+	var failed, unproven, covered, applicable, tests, badControls []reports.Observation
 	var notApplicable []string
-	for _, o := range obs {
+	for i, o := range obs {
 		if o.Role == reports.RoleControl {
 			if o.Status == reports.StatusFail {
 				badControls = append(badControls, o)
@@ -59,6 +64,10 @@ func Judge(c Check, out Outcome) Judgement {
 		case reports.StatusFail:
 			failed = append(failed, o)
 		case reports.StatusUnproven:
+			if coveredRound[i] {
+				covered = append(covered, o)
+				break
+			}
 			unproven = append(unproven, o)
 		case reports.StatusNotApplicable:
 			if !slices.Contains(notApplicable, o.Why) {
@@ -82,6 +91,9 @@ func Judge(c Check, out Outcome) Judgement {
 	}
 	if len(out.NotEvaluated) > 0 {
 		parts = append(parts, "not evaluated: "+strings.Join(out.NotEvaluated, "; "))
+	}
+	if len(covered) > 0 {
+		parts = append(parts, fmt.Sprintf("%d round results unproven whose paths another round proved (and no round contradicted): %s", len(covered), Describe(covered)))
 	}
 	switch {
 	case len(tests) == 0:

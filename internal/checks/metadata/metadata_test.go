@@ -326,6 +326,8 @@ func TestBrokenDecoyLeavesBlockedUnproven(t *testing.T) {
 	}
 }
 
+// The decoy dead in round 2 leaves that round's blocks unproven, named in
+// the reason; the other rounds prove the same paths, so the check passes.
 func TestADecoyDeadInOneRoundLeavesThatRoundUnproven(t *testing.T) {
 	top, live := reference(), withDecoy()
 	base := isolatedWorld(live)
@@ -336,7 +338,8 @@ func TestADecoyDeadInOneRoundLeavesThatRoundUnproven(t *testing.T) {
 		return base(p, e, round)
 	}, nil)
 	j := judge(t, res.Endpoints, IDEndpoints)
-	require.Equal(t, reports.Unproven, j.Verdict, j.Reason)
+	require.Equal(t, reports.Pass, j.Verdict, j.Reason)
+	assert.Contains(t, j.Reason, "round results unproven whose paths another round proved")
 	for _, o := range j.Observations {
 		if o.Role != reports.RoleTest || o.Status == reports.StatusNotApplicable {
 			continue

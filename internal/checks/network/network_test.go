@@ -397,7 +397,10 @@ func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
 		return nil
 	})
 	j := judged(t, IDCrossTenant, top, m)
-	assert.Equal(t, reports.Unproven, j.Verdict, j.Reason)
+	// Round 1 proved every path of p1 and into p2: round 2's gap is named,
+	// the check is not unproven for it.
+	assert.Equal(t, reports.Pass, j.Verdict, j.Reason)
+	assert.Contains(t, j.Reason, "round results unproven whose paths another round proved")
 	for _, o := range j.Observations {
 		switch {
 		case o.Role != reports.RoleTest:
@@ -414,4 +417,13 @@ func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
 		}
 	}
 	assert.True(t, strings.Contains(strings.Join(m.Notes, "\n"), "stream reset"), m.Notes)
+
+	// p1 never answers its exec: its paths are proven in no round.
+	m = simulate(t, top, asDesigned, func(src probing.Pod, _ int) error {
+		if src.Name == "p1" {
+			return errors.New("stream reset")
+		}
+		return nil
+	})
+	assert.Equal(t, reports.Unproven, judged(t, IDCrossTenant, top, m).Verdict)
 }
