@@ -7,7 +7,9 @@ type pathKey struct {
 	method string
 }
 
-func pathOf(o Observation) pathKey { return pathKey{actor: o.Actor, target: o.Target, method: o.Method} }
+func pathOf(o Observation) pathKey {
+	return pathKey{actor: o.Actor, target: o.Target, method: o.Method}
+}
 
 // CoveredByOtherRounds says, for each observation, whether it is a test
 // unproven in its round whose path another round proved (passed) and no
