@@ -353,14 +353,15 @@ func waive(c CheckResult, leaks []Observation, used []Waiver) CheckResult {
 	return c
 }
 
-// unprovenBesidesLeaks says what in obs is not proven, leaks aside: unproven tests,
-// and, for results of older runs whose observations carry no status, any
+// unprovenBesidesLeaks says what in obs is not proven, leaks aside: unproven tests
+// (but for rounds another round of the path proved), and, for results of older runs whose observations carry no status, any
 // failed positive control (which tests rested on it is not recorded).
 func unprovenBesidesLeaks(obs []Observation) []string {
 	var unproven, badControls []Observation
 	var tests int
 	legacy := false
-	for _, o := range obs {
+	covered := CoveredByOtherRounds(obs)
+	for i, o := range obs {
 		legacy = legacy || o.Status == ""
 		switch {
 		case o.Role == RoleControl && o.Failed():
@@ -369,7 +370,7 @@ func unprovenBesidesLeaks(obs []Observation) []string {
 		case o.Status == StatusNotApplicable:
 		default:
 			tests++
-			if o.Status == StatusUnproven {
+			if o.Status == StatusUnproven && !covered[i] {
 				unproven = append(unproven, o)
 			}
 		}

@@ -332,8 +332,8 @@ func (o *runOptions) validate() (checks.Selection, *config.File, error) {
 	if !t.Kind && t.Kubeconfig == "" && t.Context == "" {
 		return sel, nil, target.ErrNoTarget
 	}
-	if o.timing.ConnectTimeout <= 0 || o.timing.Enforcement < 0 {
-		return sel, nil, errors.New("--connect-timeout must be positive and --enforcement-timeout not negative")
+	if o.timing.ConnectTimeout <= 0 || o.timing.Enforcement < 0 || o.timing.Rounds < 1 {
+		return sel, nil, errors.New("--connect-timeout must be positive, --enforcement-timeout not negative and --rounds at least 1")
 	}
 	var byo *config.File
 	if o.configFile != "" {

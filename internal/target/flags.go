@@ -24,7 +24,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, timing *checks.Timing) {
 	fs.StringVar(&c.ProbeImage, "probe-image", c.ProbeImage, "probe image the cluster can pull (env "+EnvProbeImage+"); required unless the cluster is a kind cluster bulkhead created, where one is built and side-loaded")
 	c.RegisterReportDir(fs)
 	fs.DurationVar(&timing.ConnectTimeout, "connect-timeout", timing.ConnectTimeout, "per-probe connect timeout inside pods")
-	fs.DurationVar(&timing.Enforcement, "enforcement-timeout", timing.Enforcement, "how long to re-probe paths that do not yet match (policy enforcement delay)")
+	fs.DurationVar(&timing.Enforcement, "enforcement-timeout", timing.Enforcement, "how long bulkhead's own setup may take to take effect before probing rounds count (policy enforcement delay)")
+	fs.IntVar(&timing.Rounds, "rounds", timing.Rounds, "probe rounds that count once settled; a path that must be blocked and connects in any of them fails")
 }
 
 // RegisterReportDir adds --report-dir alone (`bulkhead report` takes it

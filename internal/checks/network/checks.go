@@ -150,6 +150,9 @@ func matrixNotes(m *Matrix) []string {
 	} else {
 		notes = append(notes, fmt.Sprintf("bulkhead's own setup had not fully taken effect by the enforcement deadline (round %d): counting started anyway", m.SettledRound))
 	}
+	if m.SettleBlocks > 0 {
+		notes = append(notes, fmt.Sprintf("%d settle-round results of paths counted from round 1 were no leak and are left out: a block proves nothing before bulkhead's own pods answer, a leak there would have counted", m.SettleBlocks))
+	}
 	return notes
 }
 
@@ -330,6 +333,9 @@ func Slice(top checks.Topology, m *Matrix, slice slicer) checks.Outcome {
 		}
 	}
 	out.Notes = append(out.Notes, m.Notes...)
+	if n := checks.ProofNote(out.Observations); n != "" {
+		out.Notes = append(out.Notes, n)
+	}
 	return out
 }
 

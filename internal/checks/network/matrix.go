@@ -67,6 +67,9 @@ type Matrix struct {
 	Settled      bool
 	SettledAfter time.Duration
 	SettledRound int
+	// SettleBlocks counts the settle-round results of paths that count from
+	// round 1 which were not leaks: left out, as nothing proved them yet.
+	SettleBlocks int
 	Protocols    []wire.Protocol
 	Notes        []string
 	// NotEnforced, when set, says the CNI does not enforce NetworkPolicy
@@ -117,7 +120,6 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 	m := &Matrix{Results: make([]Result, len(paths)), Rounds: len(run.Rounds), Execs: run.Execs, Elapsed: run.Elapsed,
 		Settled: run.Settled, SettledAfter: run.SettledAfter, SettledRound: run.SettledAt + 1}
 	failedExecs := map[string]int{}
-	setAside := 0
 	for k, round := range run.Rounds {
 		for src, err := range round.Failed {
 			failedExecs[fmt.Sprintf("%s (round %d): %v", src, round.N, err)]++
@@ -132,19 +134,16 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 			} else {
 				pr.Match, pr.Observed, pr.Detail = Judge(p, pr.Last)
 			}
-			// Before bulkhead's new probe pods settle, nothing shows that a
-			// target answers, so a blocked result there proves nothing; a
-			// connection there is still a leak (the tenant's own policies
-			// were in place before bulkhead came).
 			if k < run.SettledAt && pr.Match != Mismatched {
-				setAside++
+				// A settle round of a path into or out of a user's tenant:
+				// its leak counts (no grace), but a block proves nothing
+				// while bulkhead's own pods, which prove it, may not answer
+				// yet. The rounds from the settled one on prove it.
+				m.SettleBlocks++
 				continue
 			}
 			m.Results[i].Rounds = append(m.Results[i].Rounds, pr)
 		}
-	}
-	if setAside > 0 {
-		m.Notes = append(m.Notes, fmt.Sprintf("%d blocked results of paths into or out of your tenants were seen before bulkhead's probe pods settled (rounds 1-%d); they count only as leaks, never as proof of blocking", setAside, run.SettledAt))
 	}
 	for i, p := range paths {
 		m.Results[i].Path = p
