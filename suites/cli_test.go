@@ -165,8 +165,15 @@ func (b *byoTenants) run(t *testing.T, unschedulable bool, extra ...string) (int
 
 func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool, extra ...string) (int, string, string) {
 	t.Helper()
+	return b.runConfig(t, kubeconfig, "config.yaml", map[string]any{"Unschedulable": unschedulable}, extra...)
+}
+
+// runConfig runs `bulkhead run` with the config rendered from a
+// testdata/byo template.
+func (b *byoTenants) runConfig(t *testing.T, kubeconfig, template string, data map[string]any, extra ...string) (int, string, string) {
+	t.Helper()
 	config := filepath.Join(b.dir, fmt.Sprintf("config-%d.yaml", time.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(config, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), 0o644))
+	require.NoError(t, os.WriteFile(config, b.render(t, template, data), 0o644))
 	run := fixtures.NewRunID()
 	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
 		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports")}

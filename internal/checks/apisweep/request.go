@@ -1,17 +1,4 @@
-// Package rbac holds the API authorization checks: what a tenant's
-// identities (a user acting through impersonation, and a ServiceAccount
-// acting from inside a pod with its own token) can do outside their own
-// namespace, at cluster scope, and by escalating, and what an anonymous
-// client inside a pod can do. The secrets area builds on the same engine.
-//
-// Every attempt is proven twice where it can be: by a SubjectAccessReview
-// (what the authorizer says) and by a real request (server-side dry-run for
-// writes) whose answer must be a 403 from the authorizer, not a 404 or a
-// validation error that would mean the request got past authorization. The
-// same request in the tenant's own namespace, or by a synthetic identity in
-// system:masters that bulkhead impersonates (PositiveControl), is the
-// positive control.
-package rbac
+package apisweep
 
 import (
 	"encoding/json"
@@ -50,9 +37,9 @@ func (r Resource) APIVersion() string {
 	return r.Group + "/" + r.Version
 }
 
-// collection is the path of the resource's collection in namespace ns
+// Collection is the path of the resource's collection in namespace ns
 // (cluster-scoped when ns is empty).
-func (r Resource) collection(ns string) string {
+func (r Resource) Collection(ns string) string {
 	var b strings.Builder
 	if r.Group == "" {
 		b.WriteString("/api/" + r.Version)
@@ -66,9 +53,9 @@ func (r Resource) collection(ns string) string {
 	return b.String()
 }
 
-// object is the path of one object (and optionally a subresource of it).
-func (r Resource) object(ns, name, sub string) string {
-	p := r.collection(ns) + "/" + url.PathEscape(name)
+// Object is the path of one object (and optionally a subresource of it).
+func (r Resource) Object(ns, name, sub string) string {
+	p := r.Collection(ns) + "/" + url.PathEscape(name)
 	if sub != "" {
 		p += "/" + sub
 	}
@@ -158,7 +145,7 @@ func (r Request) Describe() string {
 func (r Request) Address() string {
 	switch {
 	case r.Exec != nil:
-		return r.Res.object(r.Namespace, r.Name, "exec")
+		return r.Res.Object(r.Namespace, r.Name, "exec")
 	case r.Method != "":
 		p := r.Path
 		if r.DryRun {
@@ -168,9 +155,9 @@ func (r Request) Address() string {
 	case r.NonResourcePath != "":
 		return r.NonResourcePath
 	case r.Name != "":
-		return r.Res.object(r.Namespace, r.Name, r.Subresource)
+		return r.Res.Object(r.Namespace, r.Name, r.Subresource)
 	}
-	return r.Res.collection(r.Namespace)
+	return r.Res.Collection(r.Namespace)
 }
 
 // Attributes are the request's SubjectAccessReview attributes.
@@ -222,22 +209,22 @@ func ResourceRequest(res Resource, verb, ns, name string, labels map[string]stri
 	r := Request{Verb: verb, Res: res, Namespace: ns}
 	switch verb {
 	case "get":
-		r.Name, r.Method, r.Path = name, http.MethodGet, res.object(ns, name, "")
+		r.Name, r.Method, r.Path = name, http.MethodGet, res.Object(ns, name, "")
 	case "list":
-		r.Method, r.Path = http.MethodGet, res.collection(ns)+"?limit=1"
+		r.Method, r.Path = http.MethodGet, res.Collection(ns)+"?limit=1"
 	case "watch":
-		r.Method, r.Path, r.Watch = http.MethodGet, res.collection(ns)+"?watch=1&timeoutSeconds=1", true
+		r.Method, r.Path, r.Watch = http.MethodGet, res.Collection(ns)+"?watch=1&timeoutSeconds=1", true
 	case "create":
-		r.Method, r.Path, r.DryRun = http.MethodPost, res.collection(ns)+"?fieldManager=bulkhead", true
+		r.Method, r.Path, r.DryRun = http.MethodPost, res.Collection(ns)+"?fieldManager=bulkhead", true
 		r.Body = minimalObject(res, ns, name, labels)
 	case "update":
-		r.Name, r.Method, r.Path, r.DryRun = name, http.MethodPut, res.object(ns, name, "")+"?fieldManager=bulkhead", true
+		r.Name, r.Method, r.Path, r.DryRun = name, http.MethodPut, res.Object(ns, name, "")+"?fieldManager=bulkhead", true
 		r.Body = minimalObject(res, ns, name, labels)
 	case "patch":
-		r.Name, r.Method, r.Path, r.DryRun = name, http.MethodPatch, res.object(ns, name, "")+"?fieldManager=bulkhead", true
+		r.Name, r.Method, r.Path, r.DryRun = name, http.MethodPatch, res.Object(ns, name, "")+"?fieldManager=bulkhead", true
 		r.Body = json.RawMessage(`{}`)
 	case "delete":
-		r.Name, r.Method, r.Path, r.DryRun = name, http.MethodDelete, res.object(ns, name, ""), true
+		r.Name, r.Method, r.Path, r.DryRun = name, http.MethodDelete, res.Object(ns, name, ""), true
 	default:
 		panic(fmt.Sprintf("ResourceRequest: verb %q has no request of its own", verb))
 	}
@@ -249,8 +236,8 @@ func ReviewOnly(res Resource, verb, sub, ns, name string) Request {
 	return Request{Verb: verb, Res: res, Subresource: sub, Namespace: ns, Name: name}
 }
 
-// jsonBody marshals v for a request body.
-func jsonBody(v any) json.RawMessage {
+// Body marshals v for a request body.
+func Body(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
