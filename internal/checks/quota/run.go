@@ -173,7 +173,7 @@ func inTenants(ctx context.Context, env *checks.Env, check string, fn func(ctx c
 	return out
 }
 
-const identitiesNote = "acted as each tenant's user (impersonated, with its groups) and as its ServiceAccount with the ServiceAccount's own token (TokenRequest API, 10 min); over-quota attempts are server-side dry-runs, which pass through quota admission but never persist; pods created to fill a quota select a node label no node has, and claims a StorageClass that does not exist, so they count against the quota but never run or get a volume"
+const identitiesNote = "acted as each tenant's user (impersonated, with its groups) and as its ServiceAccount with the ServiceAccount's own token (TokenRequest API, 10 min); over-quota attempts are server-side dry-runs, which pass through quota admission but never persist; pods created to fill a quota can never run (a node label no node has, a scheduling gate, a command that exits at once), and claims name a StorageClass that does not exist, so they count against the quota but never run or get a volume"
 
 func newRun(ctx context.Context, env *checks.Env, t checks.Tenant, ns, check string) (*nsRun, error) {
 	exp, err := expectationFor(env, t, ns)
@@ -247,12 +247,14 @@ func (r *nsRun) name(parts ...string) string {
 }
 
 // create creates obj as actor a; dry-run requests are evaluated by
-// admission (quota included) but never persisted. A real object that was
-// created is recorded for clean-up.
+// admission (quota included) but never persisted. A real object must be
+// one whose pods can never run; it is recorded for clean-up.
 func (r *nsRun) create(ctx context.Context, a actor, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
 	opts := metav1.CreateOptions{FieldManager: fixtures.ManagedBy}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
+	} else if err := mustBeInert(obj); err != nil {
+		return nil, err
 	}
 	got, err := a.clients.Dynamic.Resource(gvr).Namespace(r.ns).Create(ctx, obj, opts)
 	if err == nil && !dryRun {
