@@ -1,17 +1,21 @@
 // Package quota proves that a tenant cannot take more than its allotment:
-// acting as the tenant (its impersonated user, and its ServiceAccount with
-// its own token), each check fills a ResourceQuota dimension up to its bound,
-// shows a request within it is admitted (the positive control) and that the
-// next one is refused by the API server with 403 "exceeded quota" naming the
-// dimension. A refusal for any other reason is not a pass. It also proves
-// the LimitRange (defaults, per-container max) and that the tenant cannot
-// change or delete its own quota or limit range.
+// acting as the tenant's identities that may make the request (impersonated
+// users, ServiceAccounts with their own token; see internal/actors), each
+// check shows a request within a ResourceQuota dimension is admitted (the
+// positive control) and that one over it is refused by the API server with
+// 403 "exceeded quota" naming the dimension. A refusal for any other reason
+// is not a pass, and a refusal counts only for an identity that, in the
+// same namespace, had the comparable request within the quota admitted. It
+// also proves the LimitRange (defaults, per-container max) and that the
+// tenant cannot change or delete its own quota or limit range.
 //
 // Over-quota attempts are server-side dry-runs (quota admission evaluates
-// them; nothing is persisted). Objects that take a count to its bound are
-// real, created as the tenant, and deleted before the check returns, also
-// when it fails; the check then waits until the quota's usage is back where
-// it was, so other checks see the namespace as they left it.
+// them; nothing is persisted), so quantities (cpu, memory, storage) are
+// proven at the edge. Counts (pods, Services, Secrets, ...) can only be
+// reached with real objects, created as the tenant up to the bound and
+// deleted before the check returns, also when it fails; the check then
+// waits until the quota's usage is back where it was. Pods created for real
+// can never run (inert.go).
 package quota
 
 import (
@@ -19,6 +23,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 )
 
@@ -103,11 +108,15 @@ func runObjects(ctx context.Context, r *nsRun) error {
 }
 
 func runExposure(ctx context.Context, r *nsRun) error {
+	acts, err := r.able(ctx, actors.Create("services"))
+	if err != nil || len(acts) == 0 {
+		return err
+	}
 	clusterIP := func(name string) *unstructuredObj { return r.build.service(name, corev1.ServiceTypeClusterIP) }
-	if err := overrunZero(ctx, r, corev1.ResourceServicesNodePorts, gvrServices, "nodeport", clusterIP,
+	if err := overrunZero(ctx, r, acts, corev1.ResourceServicesNodePorts, gvrServices, "nodeport", clusterIP,
 		func(name string) *unstructuredObj { return r.build.service(name, corev1.ServiceTypeNodePort) }, "type ClusterIP"); err != nil {
 		return err
 	}
-	return overrunZero(ctx, r, corev1.ResourceServicesLoadBalancers, gvrServices, "lb", clusterIP,
+	return overrunZero(ctx, r, acts, corev1.ResourceServicesLoadBalancers, gvrServices, "lb", clusterIP,
 		func(name string) *unstructuredObj { return r.build.service(name, corev1.ServiceTypeLoadBalancer) }, "type ClusterIP")
 }

@@ -82,7 +82,7 @@ func TestARunnablePodIsNeverCreatedForReal(t *testing.T) {
 
 			dyn := dynamicfake.NewSimpleDynamicClient(scheme)
 			r := &nsRun{env: &checks.Env{}, ns: b.ns}
-			a := actor{identity: "alice (impersonated)", clients: &kube.Clients{Dynamic: dyn}}
+			a := actor{id: checks.Identity{User: "alice"}, how: "impersonated", clients: &kube.Clients{Dynamic: dyn}}
 			gvr := gvrPods
 			if kind == "deployment" {
 				gvr = gvrDeployments
