@@ -32,7 +32,7 @@ func (a actor) name() string { return a.id.User + " (" + a.how + ")" }
 // would). Each identity that may not gets a not-applicable observation;
 // when none may, the namespace is not evaluated for what rights allow.
 func (r *nsRun) able(ctx context.Context, rights ...actors.Right) ([]actor, error) {
-	ids, na, err := actors.Of(r.env).Able(ctx, r.tenant, r.ns, rights...)
+	ids, na, err := actors.Of(r.env).Able(ctx, r.tenant, r.tenantNS, rights...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (r *nsRun) able(ctx context.Context, rights ...actors.Right) ([]actor, erro
 		out = append(out, act)
 	}
 	if len(out) == 0 {
-		r.notEvaluated = append(r.notEvaluated, fmt.Sprintf("tenant %s in %s: no identity may %s", r.tenant.Name, r.ns, rightsWords(rights)))
+		r.notEvaluated = append(r.notEvaluated, fmt.Sprintf("tenant %s in %s: no identity may %s", r.tenant.Name, r.tenantNS, rightsWords(rights)))
 	}
 	return out, nil
 }
@@ -54,7 +54,7 @@ func (r *nsRun) able(ctx context.Context, rights ...actors.Right) ([]actor, erro
 // actorFor returns identity id as an actor in the tenant namespace,
 // whatever it may do there.
 func (r *nsRun) actorFor(ctx context.Context, id checks.Identity) (actor, error) {
-	a, err := actors.Of(r.env).Actor(r.tenant.Name, r.ns, id)
+	a, err := actors.Of(r.env).Actor(r.tenant.Name, r.tenantNS, id)
 	if err != nil {
 		return actor{}, err
 	}
@@ -81,8 +81,9 @@ func (r *nsRun) actorOf(ctx context.Context, a actors.Actor) (actor, error) {
 	return actor{id: a.Identity, how: "own token", clients: own.Clients}, nil
 }
 
-// runnerActor is bulkhead itself, acting with the identity it runs as: for
-// the recount of a quota that lags.
+// runnerActor is bulkhead itself, acting with the identity it runs as: in
+// its own namespaces (a copy of a tenant's quota), and for the recount of
+// a quota that lags.
 func runnerActor(ctx context.Context, env *checks.Env) actor {
 	user, _ := checks.Memo(env, "quota/runner-user", func() (string, error) {
 		ssr, err := env.Kube.Core.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})

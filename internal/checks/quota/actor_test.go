@@ -49,7 +49,7 @@ func fakeEnv(allowed map[string]bool) *checks.Env {
 
 func testRun(env *checks.Env) *nsRun {
 	t := env.Topology.Tenants[0]
-	return &nsRun{env: env, tenant: t, ns: "a-web"}
+	return &nsRun{env: env, tenant: t, ns: "a-web", tenantNS: "a-web", mode: modeFor(env, t)}
 }
 
 func TestAnIdentityWithoutTheRightIsNotApplicable(t *testing.T) {
@@ -107,7 +107,7 @@ func TestQuotaProtectionChoosesWhatEachIdentityMayDoAsItsControl(t *testing.T) {
 }
 
 func TestAnOverQuotaRefusalCountsOnlyNextToTheSameActorsAdmission(t *testing.T) {
-	r := &nsRun{tenant: checks.Tenant{Name: "a"}, ns: "a-web"}
+	r := &nsRun{tenant: checks.Tenant{Name: "a"}, ns: "a-web", tenantNS: "a-web"}
 	a := actor{id: alice, how: "impersonated"}
 	b := actor{id: ci, how: "own token"}
 	within := attempt{role: reports.RoleControl, method: "dry-run create pod [pods within quota]", gvr: gvrPods, expected: wantAccepted}
@@ -128,4 +128,13 @@ func TestAnOverQuotaRefusalCountsOnlyNextToTheSameActorsAdmission(t *testing.T) 
 	assert.Equal(t, reports.StatusPass, j.Observations[1].Status, "alice's refusal rests on alice's admission")
 	assert.Equal(t, reports.StatusUnproven, j.Observations[2].Status, "the ServiceAccount's refusal has no admission of its own")
 	assert.Contains(t, j.Observations[2].Why, ci.User+" (own token) had a request within the pods quota admitted in a-web")
+}
+
+func TestModeFor(t *testing.T) {
+	env := &checks.Env{}
+	assert.Equal(t, fillReference, modeFor(env, checks.Tenant{Reference: true}), "bulkhead's own tenants are filled")
+	assert.Equal(t, fillCopy, modeFor(env, checks.Tenant{}), "a user's tenant: a copy of its quota, by default")
+	env.Allow.QuotaFill = true
+	assert.Equal(t, fillBounded, modeFor(env, checks.Tenant{}), "--allow-quota-fill: the real quota, for seconds")
+	assert.Equal(t, fillReference, modeFor(env, checks.Tenant{Reference: true}))
 }

@@ -11,8 +11,12 @@
 //
 // Over-quota attempts are server-side dry-runs (quota admission evaluates
 // them; nothing is persisted), so quantities (cpu, memory, storage) are
-// proven at the edge. Counts (pods, Services, Secrets, ...) can only be
-// reached with real objects, created as the tenant up to the bound and
+// proven at the edge without touching the tenant's headroom. Counts (pods,
+// Services, Secrets, ...) can only be reached with real objects, created up
+// to the bound (see fillMode): in bulkhead's own reference tenants; on a
+// user's tenants, in bulkhead's own namespace carrying a copy of the
+// tenant's quota (the policy, not the live headroom), or, with
+// --allow-quota-fill, in the tenant's namespace for seconds. Objects are
 // deleted before the check returns, also when it fails; the check then
 // waits until the quota's usage is back where it was. Pods created for real
 // can never run (inert.go).

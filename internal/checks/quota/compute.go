@@ -58,7 +58,7 @@ func runCompute(ctx context.Context, r *nsRun) error {
 }
 
 // runStorage asks for exactly the storage left and one MiB more (dry-run),
-// then fills the claim count and tries one more claim. The
+// then fills the claim count and tries one more claim (see fillMode). The
 // claims that fill the count are real, so they name a StorageClass that
 // does not exist: they are counted but never provisioned.
 func runStorage(ctx context.Context, r *nsRun) error {

@@ -24,20 +24,30 @@ const deploymentWait = 90 * time.Second
 const extraReplicas = 2
 
 // runDeployment creates, as each actor in turn, a Deployment with more
-// replicas than the pod quota leaves room for. Its ReplicaSet must get pods
-// up to the bound (the positive control) and no more, and report the
-// refusal in a FailedCreate event ("exceeded quota"). The Deployment is
-// deleted, and the namespace's usage back, before the next actor's turn.
+// replicas than the pod quota leaves room for (on a user's tenant by
+// default, as bulkhead in its copy of the tenant's quota: see fillMode). Its
+// ReplicaSet must get pods up to the bound (the positive control) and no
+// more, and report the refusal in a FailedCreate event ("exceeded quota").
+// The Deployment is deleted, and the namespace's usage back, before the
+// next actor's turn.
 func runDeployment(ctx context.Context, r *nsRun) error {
-	acts, err := r.able(ctx, actors.Create("apps/deployments"))
-	if err != nil || len(acts) == 0 {
+	space, acts, ok, err := r.countSpace(ctx, corev1.ResourcePods, actors.Create("apps/deployments"))
+	if err != nil || !ok {
 		return err
 	}
 	for i, a := range acts {
-		if err := deploymentAs(ctx, r, a, i); err != nil {
+		fctx, cancel := space.fillContext(ctx)
+		err := deploymentAs(fctx, space, a, i)
+		if err != nil && space.outOfBudget(ctx, fctx) {
+			space.unproven(attempt{role: reports.RoleTest, method: overDeploymentMethod, gvr: gvrDeployments, name: space.name("deploy", fmt.Sprint(i)), expected: wantFailedCreate},
+				"not tried in time", fmt.Sprintf("the Deployment did not reach the pod quota within %s; bulkhead released the tenant's quota: %v", fillBudget, err))
+			err = nil
+		}
+		cancel()
+		if err != nil {
 			return err
 		}
-		if err := r.cleanup(ctx); err != nil {
+		if err := space.cleanup(ctx); err != nil {
 			return err
 		}
 	}
@@ -58,6 +68,9 @@ func deploymentAs(ctx context.Context, r *nsRun, a actor, i int) error {
 	room := l.RemainingCount()
 	method := "create deployment [replicas beyond pods quota]"
 	most := int64(maxFill)
+	if r.ns != r.tenantNS {
+		most = maxFillOwn
+	}
 	switch {
 	case !l.Limited:
 		room = 0

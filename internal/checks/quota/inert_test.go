@@ -81,7 +81,7 @@ func TestARunnablePodIsNeverCreatedForReal(t *testing.T) {
 			assert.Error(t, mustBeInert(obj), "%s with %s", kind, what)
 
 			dyn := dynamicfake.NewSimpleDynamicClient(scheme)
-			r := &nsRun{env: &checks.Env{}, ns: b.ns}
+			r := &nsRun{env: &checks.Env{}, ns: b.ns, tenantNS: b.ns}
 			a := actor{id: checks.Identity{User: "alice"}, how: "impersonated", clients: &kube.Clients{Dynamic: dyn}}
 			gvr := gvrPods
 			if kind == "deployment" {

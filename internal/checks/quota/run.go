@@ -28,30 +28,48 @@ const (
 	statusWait = 90 * time.Second
 	// goneWait bounds the wait for created objects to be deleted.
 	goneWait = 2 * time.Minute
-	// maxFill bounds how many objects a check creates to reach a count bound.
+	// maxFill bounds how many objects a check creates in a tenant's
+	// namespace to reach a count bound.
 	maxFill = 25
+	// maxFillOwn bounds the same in bulkhead's own namespace (a copy of
+	// the tenant's quota), where it costs the tenant nothing.
+	maxFillOwn = 100
 	// maxContainers bounds how many containers one overrun pod may have.
 	maxContainers = 16
 )
 
-// nsRun is one check's work in one tenant namespace: who acts, what is
-// expected, what was created (to delete), and the evidence.
+// nsRun is one check's work for one tenant namespace: who acts, what is
+// expected, where objects are created, what was created (to delete), and
+// the evidence.
 type nsRun struct {
 	env    *checks.Env
 	tenant checks.Tenant
-	ns     string
-	exp    expectation
-	build  builder
+	// ns is where the run creates objects: the tenant namespace, or, for a
+	// copy, bulkhead's own namespace carrying the tenant's quota.
+	ns string
+	// tenantNS is the tenant namespace the run is about.
+	tenantNS string
+	mode     fillMode
+	exp      expectation
+	build    builder
 	// prefix makes this run's object names unique.
 	prefix string
 	// baseline is the namespace's quotas (with usage) before the check.
 	baseline []corev1.ResourceQuota
+	// where is added to the evidence of every observation (set in a copy).
+	where string
+	// copy is the run in bulkhead's namespace carrying the tenant's quota,
+	// once made (see copy.go).
+	copy *nsRun
 	// tokens are the ServiceAccounts' clients with their own tokens.
 	tokens map[string]*kube.Clients
 
-	// mu guards created and obs for concurrent creates.
+	// mu guards created, filledSince and obs for concurrent creates.
 	mu      sync.Mutex
 	created []createdObj
+	// filledSince is when the run first created, in a user's tenant
+	// namespace, an object its quota counts (zero: none there now).
+	filledSince time.Time
 
 	obs          []reports.Observation
 	notes        []string
@@ -107,13 +125,20 @@ func inTenants(ctx context.Context, env *checks.Env, check string, fn func(ctx c
 				if cerr := r.cleanup(context.WithoutCancel(ctx)); cerr != nil {
 					err = errors.Join(err, cerr)
 				}
+				if derr := r.dropCopy(context.WithoutCancel(ctx)); derr != nil {
+					err = errors.Join(err, derr)
+				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if r != nil {
-				out.Observations = append(out.Observations, r.obs...)
-				out.Notes = append(out.Notes, r.notes...)
-				out.NotEvaluated = append(out.NotEvaluated, r.notEvaluated...)
+				for _, x := range []*nsRun{r, r.copy} {
+					if x != nil {
+						out.Observations = append(out.Observations, x.obs...)
+						out.Notes = append(out.Notes, x.notes...)
+						out.NotEvaluated = append(out.NotEvaluated, x.notEvaluated...)
+					}
+				}
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("namespace %s: %w", j.ns, err))
@@ -144,7 +169,7 @@ func newRun(ctx context.Context, env *checks.Env, t checks.Tenant, ns, check str
 	if err != nil {
 		return nil, err
 	}
-	r := &nsRun{env: env, tenant: t, ns: ns, exp: exp,
+	r := &nsRun{env: env, tenant: t, ns: ns, tenantNS: ns, mode: modeFor(env, t), exp: exp,
 		build:  builder{runID: env.RunID, tenant: t.Name, ns: ns, image: env.ProbeImage},
 		prefix: "bhq-" + strings.ToLower(check) + "-" + fixtures.NewRunID()}
 	// Admission refuses everything a quota matches until its status is
@@ -217,6 +242,9 @@ func (r *nsRun) create(ctx context.Context, a actor, gvr schema.GroupVersionReso
 	if err == nil && !dryRun {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if len(r.created) == 0 && r.ns == r.tenantNS {
+			r.filledSince = time.Now()
+		}
 		r.created = append(r.created, createdObj{gvr: gvr, name: obj.GetName()})
 	}
 	return got, err
@@ -245,7 +273,7 @@ func (r *nsRun) record(a actor, at attempt, ans answer) {
 		Expected: at.expected,
 		Observed: ans.Observed,
 		OK:       ans.OK,
-		Detail:   ans.Detail,
+		Detail:   join(ans.Detail, r.where),
 		Needs:    at.needs,
 		Proves:   at.proves,
 		At:       time.Now().UTC(),
@@ -301,14 +329,18 @@ func (r *nsRun) deleteNow(ctx context.Context, gvr schema.GroupVersionResource, 
 	return nil
 }
 
-// cleanup deletes everything this run created, waits until it is gone and
-// until the namespace's quota usage is back at its baseline. It may run
-// more than once (a check that needs the quota back mid-way calls it).
+// cleanup deletes everything this run (and its copy) created, waits until
+// it is gone and until the namespace's quota usage is back at its
+// baseline. It may run more than once (a check that needs the quota back
+// mid-way calls it).
 func (r *nsRun) cleanup(ctx context.Context) error {
-	if len(r.created) == 0 {
-		return nil
-	}
 	var errs []error
+	if r.copy != nil {
+		errs = append(errs, r.copy.cleanup(ctx))
+	}
+	if len(r.created) == 0 {
+		return errors.Join(errs...)
+	}
 	fg := metav1.DeletePropagationForeground
 	for _, o := range r.created {
 		err := r.env.Kube.Dynamic.Resource(o.gvr).Namespace(r.ns).Delete(ctx, o.name,
@@ -333,6 +365,7 @@ func (r *nsRun) cleanup(ctx context.Context) error {
 		return errors.Join(errs...)
 	}
 	r.created = nil
+	r.noteHeld()
 	var changed []string
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, statusWait, true, func(ctx context.Context) (bool, error) {
 		list, err := r.env.Kube.Core.CoreV1().ResourceQuotas(r.ns).List(ctx, metav1.ListOptions{})
