@@ -45,6 +45,7 @@ type runOptions struct {
 	verbose    bool
 	quiet      bool
 	runID      string
+	allow      checks.Allowances
 }
 
 func newRunCommand() *cobra.Command {
@@ -131,6 +132,7 @@ proven). Leave checks out with --areas/--skip-labels where they do not apply.`,
 	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
 	f.DurationVar(&o.timing.ConnectTimeout, "connect-timeout", o.timing.ConnectTimeout, "per-probe connect timeout inside pods")
 	f.DurationVar(&o.timing.Enforcement, "enforcement-timeout", o.timing.Enforcement, "how long to re-probe paths that do not yet match (policy enforcement delay)")
+	f.BoolVar(&o.allow.QuotaFill, "allow-quota-fill", false, "on your tenants (--config), let the quota checks fill each real quota to its bound for a few seconds; by default counts are proven in a bulkhead-owned copy of the quota and the tenants' headroom is never consumed (bulkhead's own tenants are always filled)")
 	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster bulkhead did not create (env "+EnvYes+")")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
@@ -185,7 +187,7 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	s, err := session.New(session.Options{
 		Clients: tgt.clients, RunID: o.runID, ProbeImage: tgt.probeImage,
 		Disposable: tgt.madeByBulkhead, CleanLeftovers: tgt.kind != nil,
-		BYO: byo, Timing: o.timing, Log: log, Frontend: "bulkhead run",
+		BYO: byo, Timing: o.timing, Allow: o.allow, Log: log, Frontend: "bulkhead run",
 		Build:   reports.Build{Version: ver, Commit: commit},
 		Cluster: reports.Cluster{Context: tgt.context},
 	})
