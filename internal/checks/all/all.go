@@ -26,5 +26,5 @@ func Registry() *checks.Registry {
 
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
-	return network.NegativeControls()
+	return append(network.NegativeControls(), quota.NegativeControls()...)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
 // Messages as the API server words them (kube-apiserver 1.36, verified on
@@ -363,8 +364,26 @@ func TestChecksAreComplete(t *testing.T) {
 		assert.NotEmpty(t, c.Title())
 		assert.NotEmpty(t, c.Proves())
 		assert.Empty(t, c.NoControl, "%s: every quota check has positive controls", c.ID)
+		assert.Empty(t, c.NoNegativeControl, "%s: every quota check has a negative control", c.ID)
 		assert.False(t, ids[c.ID], "duplicate %s", c.ID)
 		ids[c.ID] = true
 	}
 	assert.Len(t, ids, 8)
+}
+
+func TestEveryQuotaCheckHasANegativeControl(t *testing.T) {
+	covered := map[string]bool{}
+	for _, nc := range NegativeControls() {
+		require.NotNil(t, nc.Inject, nc.Fault)
+		require.NotEmpty(t, nc.Expect, nc.Fault)
+		for _, e := range nc.Expect {
+			assert.Equal(t, reports.Fail, e.Want(), "%s under %q: every quota fault is a leak the check must fail on", e.Check, nc.Fault)
+			assert.NotNil(t, e.Names, "%s under %q names what leaked", e.Check, nc.Fault)
+			assert.NotNil(t, e.Assert, "%s under %q asserts only the faulty tenant leaks", e.Check, nc.Fault)
+			covered[e.Check] = true
+		}
+	}
+	for _, c := range Checks() {
+		assert.True(t, covered[c.ID], "%s has no negative control", c.ID)
+	}
 }
