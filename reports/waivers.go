@@ -19,10 +19,13 @@ import (
 //	  justification: "egress to the shared cache is approved, ticket SEC-123"
 //	  expires: 2026-12-31   # last day the waiver holds (UTC); or an RFC 3339 time
 //
-// A failing check whose failing observations are all covered by active
-// waivers is reported as Waived; one that is covered only thanks to expired
-// waivers stays Fail and says which waiver expired when. Errors and skips are
-// never waived: a check that could not run proves nothing to accept.
+// A waiver covers leaks: a failing check whose leaks (failed tested paths)
+// are all covered by active waivers is reported as Waived, or Unproven when
+// some of what it tested was not proven. One that is covered only thanks to
+// expired waivers stays Fail and says which waiver expired when. Nothing
+// else is ever waived: not a failed or missing positive control, not an
+// unproven check, not one that could not run or was not evaluated (see
+// ApplyWaivers).
 type Waivers struct {
 	// File is where the waivers came from (for messages).
 	File  string
@@ -212,12 +215,19 @@ func (w *Waivers) Validate(cat Catalogue, r *Results) error {
 }
 
 // ApplyWaivers returns a copy of r with the waivers applied at now (r is
-// not modified). A failing check becomes Waived when active waivers cover
-// every failing observation (an unscoped waiver covers them all; a check
-// that failed without a failing observation, e.g. for lack of a positive
-// control, needs an unscoped one). A failure covered only with the help of
-// expired waivers stays Fail; its reason says which waiver expired when.
-// Waivers for unknown checks are an error (see Validate).
+// not modified). A waiver covers leaks only: failed test observations
+// (Observation.Leak) whose actor or target is in its namespace, or all of
+// them when it names none. It never covers a failed or missing positive
+// control, an unproven path, or a check that is unproven, could not run or
+// was not evaluated: those lack proof, and a waiver cannot give proof.
+//
+// A failed check whose leaks are all covered by active waivers becomes
+// Waived when everything else it tested was proven, and Unproven when
+// unproven paths remain (its reason then says the leaks were waived and
+// what is not proven). A failed check without a leak stays Fail. A failure
+// covered only with the help of expired waivers stays Fail; its reason
+// says which waiver expired when. Waivers for unknown checks are an error
+// (see Validate).
 func ApplyWaivers(r *Results, w *Waivers, cat Catalogue, now time.Time) (*Results, error) {
 	if w == nil {
 		return r, nil
@@ -244,55 +254,17 @@ func applyToCheck(c CheckResult, w *Waivers, now time.Time) CheckResult {
 		return c
 	}
 	c.Notes = slices.Clone(c.Notes)
-	if c.Verdict != Fail {
+	var leaks []Observation
+	for _, o := range c.Observations {
+		if o.Leak() {
+			leaks = append(leaks, o)
+		}
+	}
+	if state := unwaivable(c, leaks); state != "" {
 		for _, it := range mine {
-			state := "not needed: the check did not fail"
-			if c.Verdict == Error || c.Verdict == Skipped {
-				state = fmt.Sprintf("not applied: a check with verdict %s was not judged, so there is nothing to waive", c.Verdict)
-			}
-			c.Notes = append(c.Notes, fmt.Sprintf("%s %s", it.describe(), state))
+			c.Notes = append(c.Notes, it.describe()+" "+state)
 		}
 		return c
-	}
-	var failing []Observation
-	for _, o := range c.Observations {
-		if !o.OK {
-			failing = append(failing, o)
-		}
-	}
-	// cover finds, for every failing observation, a waiver among ws that
-	// covers it; it returns the waivers used, or ok=false.
-	cover := func(ws []Waiver) (used []Waiver, ok bool) {
-		usedSet := map[string]bool{}
-		mark := func(it Waiver) {
-			if !usedSet[it.Source] {
-				usedSet[it.Source] = true
-				used = append(used, it)
-			}
-		}
-		if len(failing) == 0 {
-			for _, it := range ws {
-				if it.Namespace == "" {
-					mark(it)
-					return used, true
-				}
-			}
-			return nil, false
-		}
-		for _, o := range failing {
-			found := false
-			for _, it := range ws {
-				if it.covers(o) {
-					mark(it)
-					found = true
-					break
-				}
-			}
-			if !found {
-				return used, false
-			}
-		}
-		return used, true
 	}
 	var active []Waiver
 	for _, it := range mine {
@@ -300,19 +272,10 @@ func applyToCheck(c CheckResult, w *Waivers, now time.Time) CheckResult {
 			active = append(active, it)
 		}
 	}
-	if used, ok := cover(active); ok {
-		c.Verdict = Waived
-		first := used[0]
-		for _, it := range used {
-			if it.Until().Before(first.Until()) {
-				first = it
-			}
-			c.Notes = append(c.Notes, fmt.Sprintf("waived by the %s until %s: %s", it.describe(), it.ExpiresText(), it.Justification))
-		}
-		c.Waiver = first.ref(false)
-		return c
+	if used, ok := cover(leaks, active); ok {
+		return waive(c, leaks, used)
 	}
-	if used, ok := cover(mine); ok {
+	if used, ok := cover(leaks, mine); ok {
 		// Covered only with expired waivers: name them in the reason.
 		var expired []string
 		var ref *WaiverRef
@@ -329,16 +292,109 @@ func applyToCheck(c CheckResult, w *Waivers, now time.Time) CheckResult {
 		return c
 	}
 	covered := 0
-	for _, o := range failing {
-		for _, it := range active {
-			if it.covers(o) {
-				covered++
-				break
+	for _, o := range leaks {
+		if slices.ContainsFunc(active, func(it Waiver) bool { return it.covers(o) }) {
+			covered++
+		}
+	}
+	c.Notes = append(c.Notes, fmt.Sprintf("not waived: active waivers cover %d of %d leaks", covered, len(leaks)))
+	return c
+}
+
+// unwaivable says why waivers do not apply to c at all, or "" when they
+// may cover its leaks.
+func unwaivable(c CheckResult, leaks []Observation) string {
+	switch {
+	case c.Verdict == Pass || c.Verdict == Waived:
+		return "not needed: the check did not fail"
+	case c.Verdict == Error || c.Verdict == Skipped:
+		return fmt.Sprintf("not applied: a check that %s was not judged, so there is nothing to waive", verdictPhrase(c.Verdict))
+	case c.Verdict == Unproven:
+		return "not applied: the check is unproven, and a waiver covers leaks, never missing proof"
+	case c.Verdict != Fail:
+		return fmt.Sprintf("not applied: unknown verdict %q", c.Verdict)
+	case len(leaks) == 0:
+		return "not applied: the check failed without a leak (a failed or missing positive control), and a waiver covers leaks only"
+	}
+	return ""
+}
+
+func verdictPhrase(v Verdict) string {
+	if v == Error {
+		return "could not run"
+	}
+	return "was not evaluated"
+}
+
+// cover finds, for every leak, a waiver among ws that covers it; it
+// returns the waivers used, in first-use order, or ok=false.
+func cover(leaks []Observation, ws []Waiver) (used []Waiver, ok bool) {
+	for _, o := range leaks {
+		i := slices.IndexFunc(ws, func(it Waiver) bool { return it.covers(o) })
+		if i < 0 {
+			return used, false
+		}
+		if !slices.ContainsFunc(used, func(u Waiver) bool { return u.Source == ws[i].Source }) {
+			used = append(used, ws[i])
+		}
+	}
+	return used, true
+}
+
+// waive applies the active waivers used, which cover every leak of c: c is
+// Waived, or Unproven when what it tested besides the leaks was not all
+// proven.
+func waive(c CheckResult, leaks []Observation, used []Waiver) CheckResult {
+	first := used[0]
+	for _, it := range used {
+		if it.Until().Before(first.Until()) {
+			first = it
+		}
+		c.Notes = append(c.Notes, fmt.Sprintf("waived by the %s until %s: %s", it.describe(), it.ExpiresText(), it.Justification))
+	}
+	c.Waiver = first.ref(false)
+	missing := unprovenBesidesLeaks(c.Observations)
+	if len(c.NotEvaluated) > 0 {
+		missing = append(missing, "not evaluated: "+strings.Join(c.NotEvaluated, "; "))
+	}
+	if len(missing) == 0 {
+		c.Verdict = Waived
+		return c
+	}
+	c.Verdict = Unproven
+	c.Reason = fmt.Sprintf("%d leaks waived (until %s), but not proven: %s", len(leaks), first.ExpiresText(), strings.Join(missing, "; "))
+	return c
+}
+
+// unprovenBesidesLeaks says what in obs is not proven, leaks aside: unproven tests,
+// and, for results of older runs whose observations carry no status, any
+// failed positive control (which tests rested on it is not recorded).
+func unprovenBesidesLeaks(obs []Observation) []string {
+	var unproven, badControls []Observation
+	var tests int
+	legacy := false
+	for _, o := range obs {
+		legacy = legacy || o.Status == ""
+		switch {
+		case o.Role == RoleControl && o.Failed():
+			badControls = append(badControls, o)
+		case o.Role == RoleControl:
+		case o.Status == StatusNotApplicable:
+		default:
+			tests++
+			if o.Status == StatusUnproven {
+				unproven = append(unproven, o)
 			}
 		}
 	}
-	c.Notes = append(c.Notes, fmt.Sprintf("not waived: active waivers cover %d of %d failing observations", covered, len(failing)))
-	return c
+	var out []string
+	if len(unproven) > 0 {
+		out = append(out, fmt.Sprintf("%d of %d tested paths unproven: %s", len(unproven), tests, describeList(unproven, 8)))
+	}
+	if legacy && len(badControls) > 0 {
+		out = append(out, fmt.Sprintf("failed positive controls (%d), and these results do not say which tests rest on them: %s", len(badControls), describeList(badControls, 8)))
+	}
+	return out
 }
 
 func nonEmpty(s string) []string {

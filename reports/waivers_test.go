@@ -83,7 +83,7 @@ func TestWaiverNamespaceScope(t *testing.T) {
 	c = findCheck(t, out, "NET-001")
 	assert.Equal(t, Fail, c.Verdict)
 	assert.Nil(t, c.Waiver)
-	assert.Contains(t, c.Notes[len(c.Notes)-1], "active waivers cover 0 of 2 failing observations")
+	assert.Contains(t, c.Notes[len(c.Notes)-1], "active waivers cover 0 of 2 leaks")
 }
 
 func TestWaiverPartialCoverage(t *testing.T) {
@@ -103,7 +103,7 @@ func TestWaiverPartialCoverage(t *testing.T) {
 	out, err := ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  namespace: "+r.Run.Tenants[1].Namespaces[0]+"\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
 	require.NoError(t, err)
 	got := findCheck(t, out, "NET-001")
-	assert.Equal(t, Fail, got.Verdict, "a waiver must cover every failing observation")
+	assert.Equal(t, Fail, got.Verdict, "a waiver must cover every leak")
 	assert.Contains(t, got.Notes[len(got.Notes)-1], "cover 1 of 2")
 }
 
@@ -120,18 +120,89 @@ func TestWaiverDoesNotWaiveErrorsOrPasses(t *testing.T) {
 	assert.Contains(t, n4[len(n4)-1], "not needed")
 }
 
-func TestWaiverWithoutFailingObservationNeedsUnscopedWaiver(t *testing.T) {
+// A waiver covers leaks, never a failed or missing positive control: a
+// check that failed for want of a control stays failed, even under a
+// waiver without a namespace.
+func TestWaiverNeverCoversAControl(t *testing.T) {
 	r := realRun(t)
 	c := findCheck(t, r, "NET-002")
-	c.Verdict, c.Reason = Fail, "no positive control was observed, so blocked results prove nothing"
-	scoped := parseWaivers(t, "waivers:\n- check: NET-002\n  namespace: x\n  justification: j\n  expires: 2027-01-01\n")
-	out, err := ApplyWaivers(r, scoped, testCatalogue(t), waiverNow)
+	failFirstControl(t, c)
+	c.Verdict, c.Reason = Fail, "a positive control failed, so blocked results prove nothing"
+	for _, doc := range []string{
+		"waivers:\n- check: NET-002\n  justification: j\n  expires: 2027-01-01\n",
+		"waivers:\n- check: NET-002\n  namespace: " + r.Run.Tenants[0].Namespaces[0] + "\n  justification: j\n  expires: 2027-01-01\n",
+	} {
+		out, err := ApplyWaivers(r, parseWaivers(t, doc), testCatalogue(t), waiverNow)
+		require.NoError(t, err)
+		got := findCheck(t, out, "NET-002")
+		assert.Equal(t, Fail, got.Verdict)
+		assert.Nil(t, got.Waiver)
+		assert.Contains(t, got.Notes[len(got.Notes)-1], "not applied: the check failed without a leak (a failed or missing positive control)")
+	}
+}
+
+// Results of older runs carry no status, so which tests a failed control
+// left unproven is not recorded: waiving their leaks leaves the check
+// unproven, not waived.
+func TestWaiverOverLeaksAndAFailedControlOfAnOlderRun(t *testing.T) {
+	r := brokenRun(t)
+	c := findCheck(t, r, "NET-001")
+	failFirstControl(t, c)
+	out, err := ApplyWaivers(r, parseWaivers(t, "waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-01\n"), testCatalogue(t), waiverNow)
 	require.NoError(t, err)
-	assert.Equal(t, Fail, findCheck(t, out, "NET-002").Verdict)
-	unscoped := parseWaivers(t, "waivers:\n- check: NET-002\n  justification: j\n  expires: 2027-01-01\n")
-	out, err = ApplyWaivers(r, unscoped, testCatalogue(t), waiverNow)
+	got := findCheck(t, out, "NET-001")
+	assert.Equal(t, Unproven, got.Verdict)
+	assert.Contains(t, got.Reason, "2 leaks waived (until 2027-01-01), but not proven: failed positive controls (1)")
+}
+
+// The engine's run: NET-001 failed by a leak alone, NET-002 by a leak with
+// paths unproven besides, NET-003 is unproven.
+func TestWaiversOnAJudgedRun(t *testing.T) {
+	r := roundsRun(t)
+	nsB := r.Run.Tenants[1].Namespaces[0]
+	ws := parseWaivers(t, `
+waivers:
+- check: NET-001
+  namespace: `+nsB+`
+  justification: "a -> b over the cache Service is approved, ticket SEC-9"
+  expires: 2027-01-31
+- check: NET-002
+  justification: "control namespace is being retired, ticket SEC-10"
+  expires: 2027-01-31
+- check: NET-003
+  justification: "trying to waive missing proof"
+  expires: 2027-01-31
+`)
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
 	require.NoError(t, err)
-	assert.Equal(t, Waived, findCheck(t, out, "NET-002").Verdict)
+	// A leak, and everything else proven: waived.
+	n1 := findCheck(t, out, "NET-001")
+	assert.Equal(t, Waived, n1.Verdict)
+	assert.Equal(t, findCheck(t, r, "NET-001").Reason, n1.Reason, "the leak stays on record")
+	// A leak waived, unproven paths left: unproven, saying both.
+	n2 := findCheck(t, out, "NET-002")
+	assert.Equal(t, Unproven, n2.Verdict)
+	require.NotNil(t, n2.Waiver)
+	assert.Equal(t, "waivers.yaml:7", n2.Waiver.Source)
+	assert.Contains(t, n2.Reason, "1 leaks waived (until 2027-01-31), but not proven: 24 of 144 tested paths unproven: ")
+	assert.Contains(t, n2.Reason, "bh-rnd3x-control/probe-1 -> bh-rnd3x-a/probe-0 tcp/pod-ip: not probed (want blocked, round 2) [unproven: inconclusive: not probed]")
+	assert.Contains(t, n2.Notes[len(n2.Notes)-1], "waived by the waiver waivers.yaml:7 until 2027-01-31")
+	// An unproven check is not waived.
+	n3 := findCheck(t, out, "NET-003")
+	assert.Equal(t, Unproven, n3.Verdict)
+	assert.Nil(t, n3.Waiver)
+	assert.Equal(t, findCheck(t, r, "NET-003").Reason, n3.Reason)
+	assert.Contains(t, n3.Notes[len(n3.Notes)-1], "not applied: the check is unproven, and a waiver covers leaks, never missing proof")
+	// Every leak waived, and still not a pass.
+	s := out.Summarize()
+	assert.Equal(t, Summary{Total: 6, Pass: 2, Unproven: 3, Waived: 1}, s)
+	assert.Equal(t, RunIncomplete, s.Verdict())
+	// Expired, the same waivers leave the leaks failing.
+	late, err := ApplyWaivers(r, ws, testCatalogue(t), time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, Fail, findCheck(t, late, "NET-002").Verdict)
+	assert.Contains(t, findCheck(t, late, "NET-002").Reason, "waiver waivers.yaml:7 expired on 2027-01-31")
+	assert.Equal(t, RunFail, late.Verdict())
 }
 
 func TestWaiverUnknownCheck(t *testing.T) {
@@ -183,4 +254,24 @@ func TestLoadWaiversFromFile(t *testing.T) {
 	empty, err := ParseWaivers("w.yaml", []byte("waivers:\n"))
 	require.NoError(t, err)
 	assert.Empty(t, empty.Items)
+}
+
+func TestWaiverLeavesWhatWasNotEvaluated(t *testing.T) {
+	r := brokenRun(t)
+	for i := range r.Checks {
+		if r.Checks[i].ID == "NET-001" {
+			r.Checks[i].NotEvaluated = []string{"tenant c in c-web: no identity may create pods"}
+		}
+	}
+	ws := parseWaivers(t, `
+waivers:
+- check: NET-001
+  justification: "known leak, ticket SEC-1"
+  expires: 2026-12-31
+`)
+	out, err := ApplyWaivers(r, ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	c := findCheck(t, out, "NET-001")
+	assert.Equal(t, Unproven, c.Verdict, "the leaks are waived, but part of the check was never evaluated")
+	assert.Contains(t, c.Reason, "not evaluated: tenant c")
 }

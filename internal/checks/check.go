@@ -119,7 +119,7 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 	if j.Observations != nil {
 		res.Observations = j.Observations
 	}
-	res.Notes = out.Notes
+	res.Notes, res.NotEvaluated = out.Notes, out.NotEvaluated
 	res.Verdict, res.Reason = j.Verdict, j.Reason
 	if err := ctx.Err(); err != nil {
 		// A probe cut short by the interruption looks like a blocked path:
