@@ -26,6 +26,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
@@ -87,19 +88,29 @@ func run(id string, fn func(ctx context.Context, r *nsRun) error) func(context.C
 	}
 }
 
+// The count dimensions of the quota checks.
+var (
+	podsDim    = countDim{res: corev1.ResourcePods, gvr: gvrPods, short: "pod", build: builder.smallPod}
+	objectDims = []countDim{
+		{res: corev1.ResourceServices, gvr: gvrServices, short: "svc", build: func(b builder, name string) *unstructuredObj {
+			return b.service(name, corev1.ServiceTypeClusterIP)
+		}},
+		{res: "count/secrets", gvr: gvrSecrets, short: "secret", build: builder.secret},
+		{res: "count/configmaps", gvr: gvrConfigMaps, short: "cm", build: builder.configMap},
+	}
+	// Claims that fill the count are real, so they name a StorageClass that
+	// does not exist: counted, never provisioned.
+	claimsDim = countDim{res: corev1.ResourcePersistentVolumeClaims, gvr: gvrPVCs, short: "pvc", build: func(b builder, name string) *unstructuredObj {
+		return b.pvc(name, resource.MustParse("1Mi"), NeverProvisionedClass)
+	}}
+)
+
 func runPods(ctx context.Context, r *nsRun) error {
-	return overrunCount(ctx, r, countDim{res: corev1.ResourcePods, gvr: gvrPods, short: "pod", build: r.build.smallPod})
+	return overrunCount(ctx, r, podsDim)
 }
 
 func runObjects(ctx context.Context, r *nsRun) error {
-	dims := []countDim{
-		{res: corev1.ResourceServices, gvr: gvrServices, short: "svc", build: func(name string) *unstructuredObj {
-			return r.build.service(name, corev1.ServiceTypeClusterIP)
-		}},
-		{res: "count/secrets", gvr: gvrSecrets, short: "secret", build: r.build.secret},
-		{res: "count/configmaps", gvr: gvrConfigMaps, short: "cm", build: r.build.configMap},
-	}
-	for _, d := range dims {
+	for _, d := range objectDims {
 		if err := overrunCount(ctx, r, d); err != nil {
 			return err
 		}

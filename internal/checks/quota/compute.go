@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 )
@@ -74,10 +73,7 @@ func runStorage(ctx context.Context, r *nsRun) error {
 	if err != nil {
 		return err
 	}
-	return overrunCount(ctx, r, countDim{res: corev1.ResourcePersistentVolumeClaims, gvr: gvrPVCs, short: "pvc",
-		build: func(name string) *unstructuredObj {
-			return r.build.pvc(name, resource.MustParse("1Mi"), NeverProvisionedClass)
-		}})
+	return overrunCount(ctx, r, claimsDim)
 }
 
 // shortName turns "requests.cpu" into "requests-cpu" for object names.

@@ -37,3 +37,12 @@ func TestACopyCarriesTheTenantsPolicyAndNothingElse(t *testing.T) {
 	assert.Equal(t, "tenant-limits", cl.Name)
 	assert.Empty(t, cl.ResourceVersion)
 }
+
+func TestCountObjectsAreBuiltForTheNamespaceTheyGoTo(t *testing.T) {
+	own := builder{runID: "k3x9q", tenant: "a", ns: "bh-k3x9q-quota-x1y2z", image: "img"}
+	for _, d := range append([]countDim{podsDim, claimsDim}, objectDims...) {
+		obj := d.build(own, "x")
+		assert.Equal(t, own.ns, obj.GetNamespace(), "%s: a copy's objects go to the copy, not the tenant", d.res)
+		assert.Equal(t, "k3x9q", obj.GetLabels()[fixtures.LabelRun], "%s carries the run label", d.res)
+	}
+}

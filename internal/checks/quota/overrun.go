@@ -17,12 +17,13 @@ import (
 )
 
 // countDim is an object-count quota dimension and how to make one object
-// that counts 1 against it.
+// that counts 1 against it, with the builder of the namespace it goes to
+// (the tenant's, or bulkhead's copy of its quota).
 type countDim struct {
 	res   corev1.ResourceName
 	gvr   schema.GroupVersionResource
 	short string
-	build func(name string) *unstructured.Unstructured
+	build func(b builder, name string) *unstructured.Unstructured
 }
 
 // right is what an identity must hold to try the dimension.
@@ -92,7 +93,7 @@ func (r *nsRun) fillAndOverrun(ctx context.Context, acts []actor, d countDim) er
 	case !l.Limited:
 		// Nothing to fill up to: show the API admits the request anyway.
 		r.dryRunWithin(ctx, acts, d, l)
-		return tryOverrun(ctx, r, acts, d.res, d.gvr, d.build(overName), l, quotas)
+		return tryOverrun(ctx, r, acts, d.res, d.gvr, d.build(r.build, overName), l, quotas)
 	case remaining > most:
 		r.unproven(attempt{role: reports.RoleTest, method: overMethod(kind, d.res), gvr: d.gvr, name: overName, expected: wantExceeded}, "bound too high to overrun",
 			fmt.Sprintf("%s: %d more objects would be needed to reach it; bulkhead creates at most %d here", l, remaining, most))
@@ -122,7 +123,7 @@ func (r *nsRun) fillAndOverrun(ctx context.Context, acts []actor, d countDim) er
 	if err != nil {
 		return err
 	}
-	return tryOverrun(ctx, r, acts, d.res, d.gvr, d.build(overName), l, quotas)
+	return tryOverrun(ctx, r, acts, d.res, d.gvr, d.build(r.build, overName), l, quotas)
 }
 
 // dryRunWithin asks, as every actor, for one object within the quota: the
@@ -130,7 +131,7 @@ func (r *nsRun) fillAndOverrun(ctx context.Context, acts []actor, d countDim) er
 func (r *nsRun) dryRunWithin(ctx context.Context, acts []actor, d countDim, l limit) {
 	for _, a := range acts {
 		name := r.name(d.short, "within")
-		_, err := r.create(ctx, a, d.gvr, d.build(name), true)
+		_, err := r.create(ctx, a, d.gvr, d.build(r.build, name), true)
 		ans := judgeAccepted(err)
 		ans.Detail = join(l.String(), ans.Detail)
 		r.record(a, attempt{role: reports.RoleControl, method: withinMethod(kindOf(d.gvr), d.res, true), gvr: d.gvr, name: name, expected: wantAccepted,
@@ -177,7 +178,7 @@ func settleCount(ctx context.Context, r *nsRun, d countDim, want int64) (bool, e
 	}
 	stale := last.Used.String()
 	name := r.name(d.short, "recount")
-	if _, err := r.create(ctx, runnerActor(ctx, r.env), d.gvr, d.build(name), false); err == nil {
+	if _, err := r.create(ctx, runnerActor(ctx, r.env), d.gvr, d.build(r.build, name), false); err == nil {
 		if err := r.deleteNow(ctx, d.gvr, name); err != nil {
 			return false, err
 		}
@@ -212,7 +213,7 @@ func fillCount(ctx context.Context, r *nsRun, acts []actor, d countDim, n int) b
 		ai := i % len(acts)
 		a := acts[ai]
 		name := r.name(d.short, strconv.Itoa(i))
-		_, err := r.create(ctx, a, d.gvr, d.build(name), false)
+		_, err := r.create(ctx, a, d.gvr, d.build(r.build, name), false)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
