@@ -16,8 +16,12 @@ import (
 )
 
 // deploymentWait bounds the wait for a Deployment's ReplicaSet to hit the
-// quota and say so.
-const deploymentWait = 90 * time.Second
+// quota and say so; deploymentSteady is how long its pod count must hold
+// still, once the refusal is reported, for the ReplicaSet to be done.
+const (
+	deploymentWait   = 90 * time.Second
+	deploymentSteady = 5 * time.Second
+)
 
 // extraReplicas is how many replicas beyond the pod quota's room a
 // Deployment asks for.
@@ -104,6 +108,11 @@ func deploymentAs(ctx context.Context, r *nsRun, a actor, i int) error {
 		pods    int
 		charged int
 		event   *corev1.Event
+		// steady is since when the pod count has not changed: once the
+		// refusal is reported and nothing moves, the ReplicaSet is done
+		// (it may stop short of room when status.used counted pods on
+		// their way out).
+		steady = time.Now()
 	)
 	chargedErr := errors.New("not counted yet")
 	waitErr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, deploymentWait, true, func(ctx context.Context) (bool, error) {
@@ -111,7 +120,9 @@ func deploymentAs(ctx context.Context, r *nsRun, a actor, i int) error {
 		if err != nil {
 			return false, nil
 		}
-		pods = n
+		if n != pods {
+			pods, steady = n, time.Now()
+		}
 		// What the namespace holds that the pod quota charges, counted
 		// from the pods themselves: status.used may still count pods that
 		// were on their way out when the check read it (another check's,
@@ -122,7 +133,7 @@ func deploymentAs(ctx context.Context, r *nsRun, a actor, i int) error {
 			event, _ = r.failedCreate(ctx, name)
 		}
 		over := chargedErr == nil && l.Limited && int64(charged) > l.Bound.Value()
-		return over || (event != nil && int64(pods) >= room), nil
+		return over || (event != nil && (int64(pods) >= room || time.Since(steady) >= deploymentSteady)), nil
 	})
 	if ctx.Err() != nil && waitErr != nil {
 		return ctx.Err()
