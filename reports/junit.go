@@ -251,7 +251,8 @@ func checkCases(c CheckResult, ctl Control, classname string, secs float64) []ju
 // (the tests resting on it, in other pairs, are unproven).
 func pairResult(tc *junitCase, c CheckResult, p TenantPair, obs []Observation) {
 	var tests, leaks, unproven, na, badControls []Observation
-	for _, o := range obs {
+	covered := CoveredByOtherRounds(obs) // a round's gap another round of the path proved
+	for i, o := range obs {
 		switch {
 		case o.Role == RoleControl:
 			if o.Failed() {
@@ -259,7 +260,7 @@ func pairResult(tc *junitCase, c CheckResult, p TenantPair, obs []Observation) {
 			}
 		case o.Failed():
 			tests, leaks = append(tests, o), append(leaks, o)
-		case o.Status == StatusUnproven:
+		case o.Status == StatusUnproven && !covered[i]:
 			tests, unproven = append(tests, o), append(unproven, o)
 		case o.Status == StatusNotApplicable:
 			tests, na = append(tests, o), append(na, o)

@@ -245,8 +245,8 @@ func TestRoundsFixtureIsWhatTheEngineMakes(t *testing.T) {
 	}
 	assert.Equal(t, map[string]reports.Verdict{
 		"NET-001":  reports.Fail,     // the ClusterIP leak in round 3
-		"NET-002":  reports.Fail,     // the pod-IP leak in round 2, and control/probe-1's paths unproven in round 2
-		"NET-003":  reports.Unproven, // control/probe-0 answers only control/probe-1, whose exec failed in round 2
+		"NET-002":  reports.Fail,     // the pod-IP leak in round 2 (control/probe-1's paths, unproven in round 2, proven in rounds 1 and 3)
+		"NET-003":  reports.Pass,     // control/probe-0 answers only control/probe-1, whose exec failed in round 2: rounds 1 and 3 prove those paths
 		"NET-004":  reports.Pass,     // within tenants (control's own paths are controls)
 		"NET-005":  reports.Unproven, // a DNS control from control/probe-1 failed in round 2
 		"RBAC-001": reports.Pass,     // the ServiceAccounts are not applicable, the users were proven

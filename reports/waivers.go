@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/bulkhead-k8s/bulkhead/internal/strictyaml"
 )
 
 // Waivers accept known failures for a while. A waiver file looks like:
@@ -18,6 +18,10 @@ import (
 //	  namespace: bh-xyz-b   # optional: only observations whose actor or target is in this namespace
 //	  justification: "egress to the shared cache is approved, ticket SEC-123"
 //	  expires: 2026-12-31   # last day the waiver holds (UTC); or an RFC 3339 time
+//
+// The file is YAML 1.2, read strictly: a namespace that YAML reads as a
+// number, boolean or null (0123, true, null) must be quoted, and every
+// mistake is reported as file:line:column: field: problem.
 //
 // A waiver covers leaks: a failing check whose leaks (failed tested paths)
 // are all covered by active waivers is reported as Waived, or Unproven when
@@ -43,6 +47,8 @@ type Waiver struct {
 	DateOnly bool
 	// Source is "file:line" of the entry.
 	Source string
+	// checkAt is where the check ID was written, for messages.
+	checkAt strictyaml.Error
 }
 
 // Until is the first instant the waiver no longer holds.
@@ -61,7 +67,7 @@ func (w Waiver) ExpiresText() string {
 	if w.DateOnly {
 		return w.Expires.Format(time.DateOnly)
 	}
-	return w.Expires.UTC().Format(time.RFC3339)
+	return w.Expires.UTC().Format(time.RFC3339Nano)
 }
 
 func (w Waiver) covers(o Observation) bool {
@@ -89,90 +95,69 @@ func LoadWaivers(path string) (*Waivers, error) {
 	return ParseWaivers(path, data)
 }
 
+// waiverFile is a waiver file as written (see Waivers for the format).
+type waiverFile struct {
+	Waivers []waiverEntry `json:"waivers"`
+}
+
+type waiverEntry struct {
+	Check         string `json:"check" want:"a check ID"`
+	Namespace     string `json:"namespace,omitempty" want:"a namespace name"`
+	Justification string `json:"justification" want:"a justification"`
+	Expires       string `json:"expires" want:"a date (YYYY-MM-DD) or RFC 3339 time"`
+}
+
 // ParseWaivers parses a waiver file; name is used in error messages
-// ("name:line: ..."). Unknown fields, missing check, justification or
-// expiry, bad dates and duplicates are errors.
+// ("name:line:column: field: ..."). The file is read as YAML 1.2, strictly
+// (internal/strictyaml): unknown fields, a boolean or number where text is
+// expected (namespace: 0123 must be quoted), missing check, justification
+// or expiry, bad dates and duplicates are errors, all of them reported.
 func ParseWaivers(name string, data []byte) (*Waivers, error) {
+	var f waiverFile
+	doc, err := strictyaml.Decode(name, data, &f)
+	if err != nil {
+		return nil, err
+	}
 	ws := &Waivers{File: name}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("waivers %s: invalid YAML: %w", name, err)
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, fmt.Errorf("waivers %s: empty file, want a top-level \"waivers:\" list", name)
-	}
-	at := func(n *yaml.Node, format string, args ...any) error {
-		return fmt.Errorf("waivers %s:%d: %s", name, n.Line, fmt.Sprintf(format, args...))
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, at(root, "want a mapping with a \"waivers:\" list")
-	}
-	var list *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != "waivers" {
-			return nil, at(k, "unknown field %q (want \"waivers\")", k.Value)
-		}
-		list = v
-	}
-	if list == nil {
-		return nil, at(root, "no \"waivers:\" list")
-	}
-	if list.Kind != yaml.SequenceNode {
-		if list.Kind == yaml.ScalarNode && list.Tag == "!!null" {
-			return ws, nil // "waivers:" with nothing under it
-		}
-		return nil, at(list, "\"waivers\" must be a list")
-	}
+	var errs strictyaml.Errors
+	bad := func(path, format string, args ...any) { errs = append(errs, doc.Errorf(path, format, args...)) }
 	seen := map[string]string{}
-	for _, item := range list.Content {
-		if item.Kind != yaml.MappingNode {
-			return nil, at(item, "a waiver must be a mapping with check, justification and expires")
-		}
-		w := Waiver{Source: fmt.Sprintf("%s:%d", name, item.Line)}
-		var expires *yaml.Node
-		for i := 0; i+1 < len(item.Content); i += 2 {
-			k, v := item.Content[i], item.Content[i+1]
-			if v.Kind != yaml.ScalarNode {
-				return nil, at(v, "%s must be a single value", k.Value)
-			}
-			switch k.Value {
-			case "check":
-				w.Check = strings.TrimSpace(v.Value)
-			case "namespace":
-				w.Namespace = strings.TrimSpace(v.Value)
-			case "justification":
-				w.Justification = strings.TrimSpace(v.Value)
-			case "expires":
-				expires = v
-			default:
-				return nil, at(k, "unknown field %q (want check, namespace, justification, expires)", k.Value)
-			}
-		}
+	for i, e := range f.Waivers {
+		at := fmt.Sprintf("waivers[%d]", i)
+		line, _ := doc.At(at)
+		w := Waiver{Check: strings.TrimSpace(e.Check), Namespace: strings.TrimSpace(e.Namespace),
+			Justification: strings.TrimSpace(e.Justification), Source: fmt.Sprintf("%s:%d", name, line)}
+		w.checkAt = *doc.Errorf(at+".check", "")
 		if w.Check == "" {
-			return nil, at(item, "waiver without a check ID")
+			bad(at+".check", "waiver without a check ID")
+			continue
 		}
 		if w.Justification == "" {
-			return nil, at(item, "waiver for %s: missing justification", w.Check)
+			bad(at+".justification", "waiver for %s: missing justification", w.Check)
+			continue
 		}
-		if expires == nil || strings.TrimSpace(expires.Value) == "" {
-			return nil, at(item, "waiver for %s: missing expires (a date, YYYY-MM-DD)", w.Check)
-		}
-		val := strings.TrimSpace(expires.Value)
+		val := strings.TrimSpace(e.Expires)
 		if t, err := time.Parse(time.DateOnly, val); err == nil {
 			w.Expires, w.DateOnly = t, true
 		} else if t, err := time.Parse(time.RFC3339, val); err == nil {
 			w.Expires = t
+		} else if val == "" {
+			bad(at+".expires", "waiver for %s: missing expires (a date, YYYY-MM-DD)", w.Check)
+			continue
 		} else {
-			return nil, at(expires, "waiver for %s: expires %q is not a date (YYYY-MM-DD) or RFC 3339 time", w.Check, val)
+			bad(at+".expires", "waiver for %s: expires %q is not a date (YYYY-MM-DD) or RFC 3339 time", w.Check, val)
+			continue
 		}
 		key := w.Check + "\x00" + w.Namespace
 		if prev, dup := seen[key]; dup {
-			return nil, at(item, "waiver for %s%s duplicates %s", w.Check, inNamespace(w.Namespace), prev)
+			bad(at, "waiver for %s%s duplicates %s", w.Check, inNamespace(w.Namespace), prev)
+			continue
 		}
 		seen[key] = w.Source
 		ws.Items = append(ws.Items, w)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return ws, nil
 }
@@ -197,10 +182,12 @@ func (w *Waivers) Validate(cat Catalogue, r *Results) error {
 			known[c.ID] = true
 		}
 	}
-	var bad []string
+	var bad strictyaml.Errors
 	for _, it := range w.Items {
 		if !known[it.Check] {
-			bad = append(bad, fmt.Sprintf("%s: unknown check %q", it.Source, it.Check))
+			e := it.checkAt
+			e.Msg = fmt.Sprintf("unknown check %q", it.Check)
+			bad = append(bad, &e)
 		}
 	}
 	if len(bad) > 0 {
@@ -209,7 +196,7 @@ func (w *Waivers) Validate(cat Catalogue, r *Results) error {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
-		return fmt.Errorf("waivers %s: %s (known checks: %s)", w.File, strings.Join(bad, "; "), strings.Join(ids, ", "))
+		return fmt.Errorf("%w\n(known checks: %s)", bad.Err(), strings.Join(ids, ", "))
 	}
 	return nil
 }
@@ -366,14 +353,15 @@ func waive(c CheckResult, leaks []Observation, used []Waiver) CheckResult {
 	return c
 }
 
-// unprovenBesidesLeaks says what in obs is not proven, leaks aside: unproven tests,
-// and, for results of older runs whose observations carry no status, any
+// unprovenBesidesLeaks says what in obs is not proven, leaks aside: unproven tests
+// (but for rounds another round of the path proved), and, for results of older runs whose observations carry no status, any
 // failed positive control (which tests rested on it is not recorded).
 func unprovenBesidesLeaks(obs []Observation) []string {
 	var unproven, badControls []Observation
 	var tests int
 	legacy := false
-	for _, o := range obs {
+	covered := CoveredByOtherRounds(obs)
+	for i, o := range obs {
 		legacy = legacy || o.Status == ""
 		switch {
 		case o.Role == RoleControl && o.Failed():
@@ -382,7 +370,7 @@ func unprovenBesidesLeaks(obs []Observation) []string {
 		case o.Status == StatusNotApplicable:
 		default:
 			tests++
-			if o.Status == StatusUnproven {
+			if o.Status == StatusUnproven && !covered[i] {
 				unproven = append(unproven, o)
 			}
 		}

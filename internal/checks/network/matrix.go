@@ -67,6 +67,9 @@ type Matrix struct {
 	Settled      bool
 	SettledAfter time.Duration
 	SettledRound int
+	// SettleBlocks counts the settle-round results of paths that count from
+	// round 1 which were not leaks: left out, as nothing proved them yet.
+	SettleBlocks int
 	Protocols    []wire.Protocol
 	Notes        []string
 	// NotEnforced, when set, says the CNI does not enforce NetworkPolicy
@@ -130,6 +133,14 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 				pr.Match, pr.Observed, pr.Detail = Inconclusive, "not probed", "the probe pod could not be asked this round: "+err.Error()
 			} else {
 				pr.Match, pr.Observed, pr.Detail = Judge(p, pr.Last)
+			}
+			if k < run.SettledAt && pr.Match != Mismatched {
+				// A settle round of a path into or out of a user's tenant:
+				// its leak counts (no grace), but a block proves nothing
+				// while bulkhead's own pods, which prove it, may not answer
+				// yet. The rounds from the settled one on prove it.
+				m.SettleBlocks++
+				continue
 			}
 			m.Results[i].Rounds = append(m.Results[i].Rounds, pr)
 		}

@@ -50,34 +50,50 @@ func Checks() []checks.Check {
 		{
 			ID: IDPods, Area: checks.Quota,
 			Run: run(IDPods, runPods),
+
+			Creates: countFootprint([]string{"Pod"}, "Pods that never schedule (node selector matching no node), up to the pod quota (at most 25; one more by bulkhead to make the quota recount)"),
 		},
 		{
 			ID: IDCompute, Area: checks.Quota,
 			Run: run(IDCompute, runCompute),
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDDeployment, Area: checks.Quota,
 			Run: run(IDDeployment, runDeployment),
+
+			Creates: countFootprint([]string{"Deployment"}, "a Deployment per identity, one at a time, asking for more replicas than the pod quota leaves (its ReplicaSet and never-scheduled Pods up to the quota)"),
 		},
 		{
 			ID: IDStorage, Area: checks.Quota,
 			Run: run(IDStorage, runStorage),
+
+			Creates: countFootprint([]string{"PersistentVolumeClaim"}, "PersistentVolumeClaims of 1Mi naming a StorageClass that does not exist (never provisioned), up to the claim quota (at most 25)"),
 		},
 		{
 			ID: IDObjects, Area: checks.Quota,
 			Run: run(IDObjects, runObjects),
+
+			Creates: countFootprint([]string{"Service", "Secret", "ConfigMap"}, "Services (ClusterIP, selecting nothing), empty Secrets and empty ConfigMaps, up to their count quotas (at most 25 each)"),
 		},
 		{
 			ID: IDExposure, Area: checks.Quota,
 			Run: run(IDExposure, runExposure),
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDLimitRange, Area: checks.Quota,
 			Run: run(IDLimitRange, runLimitRange),
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDProtected, Area: checks.Quota,
 			Run: run(IDProtected, runProtected),
+
+			Creates: checks.CreatesNothing("reads and server-side dry-run requests as the tenant"),
 		},
 	}
 }
@@ -134,4 +150,18 @@ func runExposure(ctx context.Context, r *nsRun) error {
 	}
 	return overrunZero(ctx, r, acts, corev1.ResourceServicesLoadBalancers, gvrServices, "lb", clusterIP,
 		func(name string) *unstructuredObj { return r.build.service(name, corev1.ServiceTypeLoadBalancer) }, "type ClusterIP")
+}
+
+// countFootprint is where a count check's objects go: in bulkhead's own
+// tenants, and in a user's tenant only with --allow-quota-fill (for
+// seconds); otherwise in bulkhead's copy namespace, which carries copies of
+// the tenant's ResourceQuotas and LimitRanges.
+func countFootprint(kinds []string, what string) []checks.Footprint {
+	return []checks.Footprint{
+		{Where: checks.TenantNamespaces, Scope: checks.WithIdentities, Kinds: kinds, Lifetime: checks.DuringCheck,
+			What:    what + ", as the tenant: always in bulkhead's reference tenants; in your tenants (--config) only with --allow-quota-fill, holding the quota for seconds",
+			OffWith: "leave --allow-quota-fill off (the default) on your tenants"},
+		{Where: checks.OwnNamespaces, Kinds: append([]string{"Namespace", "ResourceQuota", "LimitRange"}, kinds...), Lifetime: checks.DuringCheck,
+			What: "for each of your tenant namespaces (--config, without --allow-quota-fill): a namespace bh-<run>-quota-<id> with copies of its ResourceQuotas and LimitRanges, and there " + what + ", as bulkhead"},
+	}
 }

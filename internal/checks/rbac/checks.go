@@ -8,6 +8,12 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
+// SweepFootprint is what the API sweep (shared by the rbac checks and
+// SEC-001..003) puts into the cluster, only into namespaces bulkhead created.
+var SweepFootprint = []checks.Footprint{{Where: checks.OwnNamespaces, Kinds: []string{"Secret", "Pod", "NetworkPolicy", "CiliumNetworkPolicy"},
+	What:     "per reference tenant a canary Secret, an API probe pod with its ServiceAccount's token and an egress policy to the API server; two API probe pods in the control namespace",
+	Lifetime: "while the API sweep runs; deleted when it ends"}}
+
 // Checks returns the rbac checks.
 func Checks() []checks.Check {
 	return []checks.Check{
@@ -15,18 +21,26 @@ func Checks() []checks.Check {
 			ID: IDCrossNamespace, Area: checks.RBAC,
 			Slow: true,
 			Run:  SliceRun(IDCrossNamespace, "no isolated tenant with identities in this run"),
+
+			Creates: SweepFootprint,
 		},
 		{
 			ID: IDClusterScope, Area: checks.RBAC,
 			Run: SliceRun(IDClusterScope, "no isolated tenant with identities in this run"),
+
+			Creates: SweepFootprint,
 		},
 		{
 			ID: IDEscalation, Area: checks.RBAC,
 			Run: SliceRun(IDEscalation, "no isolated tenant with identities in this run"),
+
+			Creates: SweepFootprint,
 		},
 		{
 			ID: IDAnonymous, Area: checks.RBAC,
 			Run: SliceRun(IDAnonymous, "no control namespace in this run to run a pod without a token in"),
+
+			Creates: SweepFootprint,
 		},
 	}
 }

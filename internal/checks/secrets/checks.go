@@ -25,14 +25,20 @@ func Checks() []checks.Check {
 		{
 			ID: IDRead, Area: checks.Secrets,
 			Run: rbac.SliceRun(IDRead, "no two isolated tenants with identities in this run"),
+
+			Creates: rbac.SweepFootprint,
 		},
 		{
 			ID: IDThroughPods, Area: checks.Secrets,
 			Run: rbac.SliceRun(IDThroughPods, "no two isolated tenants with identities in this run"),
+
+			Creates: rbac.SweepFootprint,
 		},
 		{
 			ID: IDTokenHygiene, Area: checks.Secrets,
 			Run: tokenHygiene,
+
+			Creates: rbac.SweepFootprint,
 		},
 	}
 }
