@@ -105,7 +105,8 @@ func TestPrintPlanScopes(t *testing.T) {
 	var b bytes.Buffer
 	printPlan(&b, p, pick("QUOTA-001", "PSA-002", "NET-001", "META-001"), "https://prod:6443", target.Proof{Reason: "the cluster carries no bulkhead marker"})
 	sections := map[string]string{}
-	for _, part := range strings.Split(b.String(), "\nnamespace ")[1:] {
+	perNamespace, _, _ := strings.Cut(b.String(), "\nalso in bulkhead's own namespaces")
+	for _, part := range strings.Split(perNamespace, "\nnamespace ")[1:] {
 		name, _, _ := strings.Cut(part, " ")
 		sections[name] = part
 	}

@@ -47,6 +47,7 @@ type runOptions struct {
 	quiet      bool
 	dryRun     bool
 	runID      string
+	allow      checks.Allowances
 }
 
 func newRunCommand() *cobra.Command {
@@ -82,6 +83,7 @@ func newRunCommand() *cobra.Command {
 	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels, e.g. check=QUOTA-001")
 	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what the run would create in which namespace, for how long and what turns it off, reading the cluster only; create nothing")
+	f.BoolVar(&o.allow.QuotaFill, "allow-quota-fill", false, "on your tenants (--config), let the quota checks fill each real quota to its bound for a few seconds; by default counts are proven in a bulkhead-owned copy of the quota and the tenants' headroom is never consumed (bulkhead's own tenants are always filled)")
 	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster that is not a kind cluster bulkhead created (env "+EnvYes+")")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
@@ -272,7 +274,7 @@ func (o *runOptions) sessionOptions(c *kube.Clients, probe string, disposable, o
 	return session.Options{
 		Clients: c, RunID: o.runID, ProbeImage: probe,
 		Disposable: disposable, CleanLeftovers: owned,
-		BYO: byo, Timing: o.timing, Log: log, Frontend: "bulkhead run",
+		BYO: byo, Timing: o.timing, Allow: o.allow, Log: log, Frontend: "bulkhead run",
 		Build:   reports.Build{Version: ver, Commit: commit},
 		Cluster: reports.Cluster{Context: kubeContext},
 	}

@@ -27,7 +27,7 @@ func Registry() *checks.Registry {
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
 	var out []checks.NegativeControl
-	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls()} {
+	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls()} {
 		out = append(out, area...)
 	}
 	return out
