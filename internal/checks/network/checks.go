@@ -378,7 +378,7 @@ func Observation(p Path, pr PathRound, role reports.Role) reports.Observation {
 		At:        pr.Last.Started,
 	}
 	if o.At.IsZero() {
-		o.At = time.Now().UTC()
+		o.At = pr.Start // not reported by the pod: when its round began
 	}
 	if pr.Match == Inconclusive && role == reports.RoleTest {
 		o.Status, o.Why = reports.StatusUnproven, "inconclusive: "+pr.Observed

@@ -33,7 +33,10 @@ type Result struct {
 // PathRound is one path in one round.
 type PathRound struct {
 	// N is the round's number (from 1, settle rounds included).
-	N     int
+	N int
+	// Start is when the round began: the time of a result the pod could
+	// not report (its exec failed).
+	Start time.Time
 	Last  wire.ConnectResult
 	Match Match
 	// Observed is the outcome in the words reports use.
@@ -128,7 +131,7 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 			if !run.Counts(items, i, k) {
 				continue
 			}
-			pr := PathRound{N: round.N, Last: round.Results[i]}
+			pr := PathRound{N: round.N, Start: round.Start, Last: round.Results[i]}
 			if err, failed := round.Failed[p.Src.Pod()]; failed {
 				pr.Match, pr.Observed, pr.Detail = Inconclusive, "not probed", "the probe pod could not be asked this round: "+err.Error()
 			} else {
