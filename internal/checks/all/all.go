@@ -26,5 +26,9 @@ func Registry() *checks.Registry {
 
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
-	return network.NegativeControls()
+	var out []checks.NegativeControl
+	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls()} {
+		out = append(out, area...)
+	}
+	return out
 }

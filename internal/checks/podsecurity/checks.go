@@ -26,31 +26,45 @@ func Checks() []checks.Check {
 		{
 			ID: IDPodAdmission, Area: checks.PodSecurity,
 			Run: runPodAdmission,
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDWorkloads, Area: checks.PodSecurity,
 			Slow: true,
 			Run:  runWorkloads,
+
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.FirstNamespace, Kinds: []string{"Deployment", "Job"}, What: "two Deployments and two Jobs per tenant, as the tenant (the restricted-compliant ones start one pod each, the others none)", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDRelabel, Area: checks.PodSecurity,
 			Run: runRelabel,
+
+			Creates: checks.CreatesNothing("server-side dry-run patches"),
 		},
 		{
 			ID: IDNodePorts, Area: checks.PodSecurity,
 			Run: runNodePorts,
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDExternalIPs, Area: checks.PodSecurity,
 			Run: runExternalIPs,
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDExternalName, Area: checks.PodSecurity,
 			Run: runExternalName,
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
 		},
 		{
 			ID: IDNodeAccess, Area: checks.PodSecurity,
 			Run: runNodes,
+
+			Creates: []checks.Footprint{{Where: checks.OwnNamespaces, Kinds: []string{"Service"}, What: "a NodePort Service for a probe pod in the control namespace", Lifetime: checks.DuringCheck}},
 		},
 	}
 }
