@@ -18,7 +18,6 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead"
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
@@ -27,6 +26,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/internal/preflight"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
 	"github.com/bulkhead-k8s/bulkhead/internal/target"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/decoy"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
