@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/exposure"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/metadata"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/network"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/podsecurity"
@@ -18,6 +19,7 @@ func Registry() *checks.Registry {
 	r.Register(network.Checks()...)
 	r.Register(metadata.Checks()...)
 	r.Register(podsecurity.Checks()...)
+	r.Register(exposure.Checks()...)
 	r.Register(quota.Checks()...)
 	r.Register(rbac.Checks()...)
 	r.Register(secrets.Checks()...)
@@ -26,5 +28,12 @@ func Registry() *checks.Registry {
 
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
-	return network.NegativeControls()
+	var ncs []checks.NegativeControl
+	for _, area := range [][]checks.NegativeControl{
+		network.NegativeControls(),
+		exposure.NegativeControls(),
+	} {
+		ncs = append(ncs, area...)
+	}
+	return ncs
 }

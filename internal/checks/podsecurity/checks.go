@@ -1,56 +1,23 @@
-// Package podsecurity holds the checks that tenants cannot break out to the
-// node or publish on it: Pod Security admission on tenant namespaces (tried
-// by server-side dry-run and through workload controllers, as each tenant
-// identity), the namespace labels that set it, Service exposure (node
-// ports, load balancers, externalIPs, ExternalName aliases of other
-// tenants), and the data path from tenant pods to the nodes' ports.
+// Package podsecurity holds the checks that tenants cannot run pods that
+// break out to the node: Pod Security admission on tenant namespaces, tried
+// by server-side dry-run and through workload controllers as every tenant
+// identity that may create them, and the namespace labels that set it.
 package podsecurity
 
 import "github.com/bulkhead-k8s/bulkhead/internal/checks"
 
-// Check IDs of the podsecurity area. PSA-0xx are Pod Security admission,
-// EXP-0xx exposure on and reachability of the nodes.
+// Check IDs of the podsecurity area.
 const (
 	IDPodAdmission = "PSA-001"
 	IDWorkloads    = "PSA-002"
 	IDRelabel      = "PSA-003"
-	IDNodePorts    = "EXP-001"
-	IDExternalIPs  = "EXP-002"
-	IDExternalName = "EXP-003"
-	IDNodeAccess   = "EXP-004"
 )
 
 // Checks returns the podsecurity checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		{
-			ID: IDPodAdmission, Area: checks.PodSecurity,
-			Run: runPodAdmission,
-		},
-		{
-			ID: IDWorkloads, Area: checks.PodSecurity,
-			Slow: true,
-			Run:  runWorkloads,
-		},
-		{
-			ID: IDRelabel, Area: checks.PodSecurity,
-			Run: runRelabel,
-		},
-		{
-			ID: IDNodePorts, Area: checks.PodSecurity,
-			Run: runNodePorts,
-		},
-		{
-			ID: IDExternalIPs, Area: checks.PodSecurity,
-			Run: runExternalIPs,
-		},
-		{
-			ID: IDExternalName, Area: checks.PodSecurity,
-			Run: runExternalName,
-		},
-		{
-			ID: IDNodeAccess, Area: checks.PodSecurity,
-			Run: runNodes,
-		},
+		{ID: IDPodAdmission, Area: checks.PodSecurity, Run: runPodAdmission},
+		{ID: IDWorkloads, Area: checks.PodSecurity, Slow: true, Run: runWorkloads},
+		{ID: IDRelabel, Area: checks.PodSecurity, Run: runRelabel},
 	}
 }

@@ -1,0 +1,27 @@
+// Package exposure holds the checks that tenants cannot publish what they
+// run beyond their namespace, nor reach the nodes: Services on node ports
+// and load balancers, externalIPs (CVE-2020-8554), ExternalName aliases of
+// other tenants' Services (CVE-2021-25740), each tried by server-side
+// dry-run as every tenant identity that may create Services; and the data
+// path from tenant pods to the nodes' kubelet, API server and node ports.
+package exposure
+
+import "github.com/bulkhead-k8s/bulkhead/internal/checks"
+
+// Check IDs of the exposure area.
+const (
+	IDNodePorts    = "EXP-001"
+	IDExternalIPs  = "EXP-002"
+	IDExternalName = "EXP-003"
+	IDNodeAccess   = "EXP-004"
+)
+
+// Checks returns the exposure checks.
+func Checks() []checks.Check {
+	return []checks.Check{
+		{ID: IDNodePorts, Area: checks.Exposure, Run: runNodePorts},
+		{ID: IDExternalIPs, Area: checks.Exposure, Run: runExternalIPs},
+		{ID: IDExternalName, Area: checks.Exposure, Run: runExternalName},
+		{ID: IDNodeAccess, Area: checks.Exposure, Run: runNodes},
+	}
+}
