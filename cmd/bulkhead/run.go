@@ -35,6 +35,7 @@ const EnvYes = "BULKHEAD_YES"
 type runOptions struct {
 	target     target.Config
 	timing     checks.Timing
+	allow      checks.Allowances
 	configFile string
 	areas      []string
 	profile    string
@@ -124,13 +125,14 @@ proven). Leave checks out with --areas/--skip-labels where they do not apply.`,
 	f.StringSliceVar(&t.PreloadImages, "preload-images", t.PreloadImages, "images to side-load from the local Docker engine into kind (env "+kindcluster.EnvPreloadImages+")")
 	f.StringVar(&t.ProbeImage, "probe-image", t.ProbeImage, "probe image the cluster can pull (env "+target.EnvProbeImage+"); built and side-loaded on kind clusters bulkhead made")
 	f.StringVar(&o.configFile, "config", "", "tenant config file (bring your own tenants); schema above")
-	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity)")
+	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity, exposure)")
 	f.StringVar(&o.profile, "profile", checks.ProfileFull, "quick (leave out slow checks) or full")
 	f.StringVar(&o.labels, "labels", "", "only checks with these labels, e.g. area=network,mtb=MTB-PL1-BC-NI-1")
 	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels")
 	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
 	f.DurationVar(&o.timing.ConnectTimeout, "connect-timeout", o.timing.ConnectTimeout, "per-probe connect timeout inside pods")
 	f.DurationVar(&o.timing.Enforcement, "enforcement-timeout", o.timing.Enforcement, "how long to re-probe paths that do not yet match (policy enforcement delay)")
+	f.BoolVar(&o.allow.NoNodePorts, "no-node-ports", false, "EXP-004 publishes no NodePort (by default one, answering only bulkhead's token, for the seconds its probe takes); node ports are then not evaluated")
 	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster bulkhead did not create (env "+EnvYes+")")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
@@ -185,7 +187,7 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	s, err := session.New(session.Options{
 		Clients: tgt.clients, RunID: o.runID, ProbeImage: tgt.probeImage,
 		Disposable: tgt.madeByBulkhead, CleanLeftovers: tgt.kind != nil,
-		BYO: byo, Timing: o.timing, Log: log, Frontend: "bulkhead run",
+		BYO: byo, Timing: o.timing, Allow: o.allow, Log: log, Frontend: "bulkhead run",
 		Build:   reports.Build{Version: ver, Commit: commit},
 		Cluster: reports.Cluster{Context: tgt.context},
 	})
