@@ -9,19 +9,37 @@ E2E_ARGS  ?=
 # Extra flags for `make conformance` (bulkhead run), e.g. RUN_ARGS="--profile quick".
 RUN_ARGS  ?=
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v /suites)
+# Fuzz targets (func FuzzX in *_test.go) and their seed corpora
+# (testdata/fuzz/FuzzX/): `go test` runs the corpora as tests; `make unit`
+# then fuzzes each target for UNIT_FUZZTIME, `make fuzz` for FUZZTIME. Go
+# fuzzes one target per invocation, hence the loop. New failing inputs land
+# in testdata/fuzz/FuzzX/: fix the bug and commit the input.
+FUZZTIME      ?= 2m
+UNIT_FUZZTIME ?= 3s
+FUZZ_PKGS      = $(sort $(dir $(shell grep -lr --include='*_test.go' '^func Fuzz' . | grep -v '^./suites/')))
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    = -X github.com/bulkhead-k8s/bulkhead.version=$(VERSION)
 
-.PHONY: all test unit e2e conformance bench-network build probe-image lint clean
+.PHONY: all test unit fuzz e2e conformance bench-network build probe-image lint clean
 
 all: lint build unit
 
 ## test: unit tests, then every e2e suite (negative controls included) on a disposable kind + Cilium cluster
 test: unit e2e
 
-## unit: tests of pure logic; no cluster needed
+## unit: tests of pure logic, then each fuzz target briefly; no cluster needed
 unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(UNIT_FUZZTIME)
+
+## fuzz: every fuzz target for FUZZTIME (default 2m each), e.g. make fuzz FUZZTIME=10m
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+	  for target in $$(grep -h '^func Fuzz' $$pkg*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg | grep -v '^fuzz: elapsed'; \
+	  done; \
+	done
 
 ## e2e: the conformance suites and their negative controls on a disposable kind cluster
 e2e:

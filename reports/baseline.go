@@ -13,8 +13,12 @@ import (
 type Diff struct {
 	Previous RunRef `json:"previous"`
 	Current  RunRef `json:"current"`
+	// Verdict is the current run's own verdict, PreviousVerdict the
+	// baseline's (see Results.Verdict; Gate decides the exit status).
+	Verdict         RunVerdict `json:"verdict"`
+	PreviousVerdict RunVerdict `json:"previousVerdict"`
 	// NewFailures failed (or could not run) now but did not before: they
-	// passed, were waived or skipped, or did not run.
+	// passed, were waived, unproven or not evaluated, or did not run.
 	NewFailures []CheckChange `json:"newFailures"`
 	// Regressed failed before and still fail, with failing observations the
 	// baseline did not have (a new leak on a known-bad check).
@@ -26,7 +30,8 @@ type Diff struct {
 	// Added ran now but not in the baseline; Removed the other way round.
 	Added   []CheckChange `json:"added"`
 	Removed []CheckChange `json:"removed"`
-	// Coverage lists checks evaluated in one run and skipped in the other.
+	// Coverage lists checks unproven or not evaluated in one run and not
+	// in the other.
 	Coverage []CheckChange `json:"coverage"`
 	// Scope lists changes of what was tested: cluster, tenants, selection,
 	// how many paths a check probed.
@@ -65,8 +70,10 @@ func evaluated(v Verdict) bool { return v == Pass || v == Fail || v == Waived }
 // because namespaces carry the run ID.
 func CompareBaseline(previous, current *Results) Diff {
 	d := Diff{
-		Previous: RunRef{ID: previous.Run.ID, Started: previous.Run.Started.UTC().Format("2006-01-02T15:04:05Z")},
-		Current:  RunRef{ID: current.Run.ID, Started: current.Run.Started.UTC().Format("2006-01-02T15:04:05Z")},
+		Previous:        RunRef{ID: previous.Run.ID, Started: previous.Run.Started.UTC().Format("2006-01-02T15:04:05Z")},
+		Current:         RunRef{ID: current.Run.ID, Started: current.Run.Started.UTC().Format("2006-01-02T15:04:05Z")},
+		Verdict:         current.Verdict(),
+		PreviousVerdict: previous.Verdict(),
 	}
 	prev := map[string]CheckResult{}
 	for _, c := range previous.Checks {
@@ -213,9 +220,13 @@ func newlyFailing(pr *Results, p CheckResult, cr *Results, c CheckResult) []stri
 			before[observationKey(pr, o)] = true
 		}
 	}
+	// One line per path: with rounds, a path that leaked in several of
+	// them has an observation per round.
 	var out []string
+	seen := map[string]bool{}
 	for _, o := range c.Observations {
-		if o.Leak() && !before[observationKey(cr, o)] {
+		if k := observationKey(cr, o); o.Leak() && !before[k] && !seen[k] {
+			seen[k] = true
 			out = append(out, describeObservation(o))
 		}
 	}
@@ -280,6 +291,7 @@ func Gate(current *Results, d *Diff, onlyNew bool) (RunVerdict, string) {
 func (d Diff) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## bulkhead: changes since baseline run %s\n\n", d.Previous.ID)
+	fmt.Fprintf(&b, "%s Run %s: **%s** (baseline %s: %s).\n\n", runMark(d.Verdict), d.Current.ID, d.Verdict, d.Previous.ID, d.PreviousVerdict)
 	fmt.Fprintf(&b, "Run %s (%s) compared with %s (%s): **%d new failures**, %d regressed, %d still failing, %d fixed, %d added, %d removed.\n",
 		d.Current.ID, d.Current.Started, d.Previous.ID, d.Previous.Started,
 		len(d.NewFailures), len(d.Regressed), len(d.StillFailing), len(d.Fixed), len(d.Added), len(d.Removed))
@@ -289,7 +301,7 @@ func (d Diff) Markdown() string {
 		}
 		fmt.Fprintf(&b, "\n### %s\n\n| Check | Title | Baseline | Now | Reason |\n|---|---|---|---|---|\n", title)
 		for _, c := range cs {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCell(c.ID), mdCell(c.Title), orDash(string(c.Before)), orDash(string(c.After)), mdCell(truncate(c.Reason, 200)))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCell(c.ID), mdCell(c.Title), verdictWord(c.Before), verdictWord(c.After), mdCell(truncate(c.Reason, 200)))
 			for i, n := range c.NewlyFailing {
 				if i == 5 {
 					fmt.Fprintf(&b, "| | ↳ and %d more new failing paths | | | |\n", len(c.NewlyFailing)-5)
@@ -318,11 +330,11 @@ func (d Diff) Markdown() string {
 // Text renders the diff as plain text for logs.
 func (d Diff) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "baseline %s -> %s: %d new failures, %d regressed, %d still failing, %d fixed, %d added, %d removed\n",
-		d.Previous.ID, d.Current.ID, len(d.NewFailures), len(d.Regressed), len(d.StillFailing), len(d.Fixed), len(d.Added), len(d.Removed))
+	fmt.Fprintf(&b, "baseline %s -> %s: %s (baseline %s); %d new failures, %d regressed, %d still failing, %d fixed, %d added, %d removed\n",
+		d.Previous.ID, d.Current.ID, d.Verdict, d.PreviousVerdict, len(d.NewFailures), len(d.Regressed), len(d.StillFailing), len(d.Fixed), len(d.Added), len(d.Removed))
 	list := func(what string, cs []CheckChange) {
 		for _, c := range cs {
-			fmt.Fprintf(&b, "%-13s %s %s: %s -> %s", what, c.ID, c.Title, orDash(string(c.Before)), orDash(string(c.After)))
+			fmt.Fprintf(&b, "%-13s %s %s: %s -> %s", what, c.ID, c.Title, verdictWord(c.Before), verdictWord(c.After))
 			if c.Reason != "" && c.After != Pass {
 				fmt.Fprintf(&b, " (%s)", truncate(c.Reason, 200))
 			}
@@ -344,6 +356,9 @@ func (d Diff) Text() string {
 	}
 	return b.String()
 }
+
+// verdictWord is a check's verdict as read, or "-" when it did not run.
+func verdictWord(v Verdict) string { return orDash(v.Word()) }
 
 func orDash(s string) string {
 	if s == "" {

@@ -160,3 +160,41 @@ func TestFailOnNewStillCountsLostCoverage(t *testing.T) {
 	verdict, _ = Gate(cur, &d, true)
 	assert.Equal(t, RunIncomplete, verdict, "pass -> unproven neither")
 }
+
+func TestBaselineDiffShowsRunVerdictsAndUnprovenAsCoverage(t *testing.T) {
+	d := CompareBaseline(realRun(t), roundsRun(t))
+	assert.Equal(t, RunFail, d.Verdict)
+	assert.Equal(t, RunPass, d.PreviousVerdict)
+	assert.Equal(t, []string{"NET-001", "NET-002"}, ids(d.NewFailures))
+	assert.Equal(t, []string{"NET-005"}, ids(d.Coverage), "pass -> unproven is lost coverage, not a failure")
+	assert.Equal(t, []string{"RBAC-001"}, ids(d.Added))
+	md := d.Markdown()
+	assert.Contains(t, md, "❌ Run rnd3x: **FAIL** (baseline xd1m0: PASS).")
+	assert.Contains(t, md, "| NET-005 | DNS resolution works from tenant pods | pass | unproven | 24 of 24 tested paths unproven")
+	txt := d.Text()
+	assert.True(t, strings.HasPrefix(txt, "baseline xd1m0 -> rnd3x: FAIL (baseline PASS); 2 new failures"), txt)
+	assert.Contains(t, txt, "coverage      NET-005 DNS resolution works from tenant pods: pass -> unproven")
+
+	skipped := otherRun(t, realRun(t))
+	findCheck(t, skipped, "NET-005").Verdict = Skipped
+	d = CompareBaseline(realRun(t), skipped)
+	assert.Equal(t, RunIncomplete, d.Verdict)
+	assert.Contains(t, d.Markdown(), "❔ Run n3w1d: **INCOMPLETE** (baseline xd1m0: PASS).")
+	assert.Contains(t, d.Text(), "coverage      NET-005 DNS resolution works from tenant pods: pass -> not evaluated")
+}
+
+// A path that leaks in several rounds is one new failing path.
+func TestBaselineNewlyFailingPathsAreCountedOncePerPath(t *testing.T) {
+	prev := roundsRun(t)
+	cur := roundsRun(t)
+	c := findCheck(t, cur, "NET-001")
+	for i := range c.Observations {
+		o := &c.Observations[i]
+		if o.Role == RoleTest && o.Actor.Pod == "probe-1" && o.Target.Namespace == "bh-rnd3x-b" && o.Target.Name == "probe-0" && o.Method == "udp/pod-ip" && o.Round >= 2 {
+			o.Observed, o.OK, o.Status = "reachable", false, StatusFail
+		}
+	}
+	d := CompareBaseline(prev, cur)
+	require.Equal(t, []string{"NET-001"}, ids(d.Regressed))
+	assert.Equal(t, []string{"bh-rnd3x-a/probe-1 -> bh-rnd3x-b/probe-0 udp/pod-ip: reachable (want blocked, round 2)"}, d.Regressed[0].NewlyFailing)
+}

@@ -1,11 +1,17 @@
 package reports
 
 import (
+	"flag"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
+
+// UpdateGolden rewrites the golden files and generated fixtures in
+// testdata/ (go test ./reports/ -update); review the diff before
+// committing. Exported for the external tests of package reports_test.
+var UpdateGolden = flag.Bool("update", false, "rewrite the golden files and fixtures in testdata/")
 
 // realRunFile is results.json of a real run on the kind + Cilium dev
 // cluster (every network check passed; SCTP not evaluated).
@@ -94,4 +100,54 @@ func interruptedRun(t *testing.T) *Results {
 	}
 	require.True(t, reached)
 	return r
+}
+
+// roundsFixtureFile is the engine-made run of rounds_fixture_test.go:
+// NET-001 failed (a leak in round 3), NET-002 failed (a leak in round 2
+// and paths unproven in round 2), NET-003 and NET-005 unproven, NET-004
+// and RBAC-001 passed (RBAC-001 with not-applicable ServiceAccounts).
+const roundsFixtureFile = "testdata/results-rounds.json"
+
+func roundsRun(t *testing.T) *Results {
+	t.Helper()
+	r, err := ReadJSON(roundsFixtureFile)
+	require.NoError(t, err)
+	require.Len(t, r.Checks, 6)
+	return r
+}
+
+func tableOf(t *testing.T, obs []Observation, method string) TruthTable {
+	t.Helper()
+	for _, tb := range TruthTables(obs) {
+		if tb.Method == method {
+			return tb
+		}
+	}
+	t.Fatalf("no truth table for %s", method)
+	return TruthTable{}
+}
+
+// failFirstControl makes c's first positive control fail, as an older
+// run recorded it (no status).
+func failFirstControl(t *testing.T, c *CheckResult) {
+	t.Helper()
+	for i := range c.Observations {
+		if c.Observations[i].Role == RoleControl {
+			c.Observations[i].OK, c.Observations[i].Observed = false, "timeout"
+			return
+		}
+	}
+	t.Fatalf("%s has no positive control", c.ID)
+}
+
+// incompleteRun is the engine's rounds run with the leaks of NET-001 and
+// NET-002 waived: nothing failed, three checks unproven (NET-002's leak
+// waived, its unproven paths left): INCOMPLETE.
+func incompleteRun(t *testing.T) *Results {
+	t.Helper()
+	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-31\n- check: NET-002\n  justification: j\n  expires: 2027-01-31\n")
+	out, err := ApplyWaivers(roundsRun(t), ws, testCatalogue(t), waiverNow)
+	require.NoError(t, err)
+	require.Equal(t, RunIncomplete, out.Verdict())
+	return out
 }

@@ -28,46 +28,65 @@ var reportTemplate = template.Must(template.New("report.html.tmpl").Funcs(templa
 	"describe":  describeObservation,
 	"actor":     observationActor,
 	"target":    observationTarget,
+	"word":      func(v Verdict) string { return v.Word() },
+	"obsClass":  observationClass,
+	"status":    observationStatus,
 }).ParseFS(htmlTemplates, "templates/report.html.tmpl"))
 
 type htmlView struct {
-	Run          RunInfo
-	Schema       string
-	Headline     string
-	Failed       bool
+	Run      RunInfo
+	Schema   string
+	Headline string
+	// Verdict is the run's; VerdictClass its banner class (pass, fail,
+	// incomplete, error); Meaning what it says.
 	Verdict      string
+	VerdictClass string
+	Meaning      string
 	Duration     string
 	Summary      Summary
-	NotEvaluated int
 	Areas        []areaRow
 	Frameworks   []frameworkView
 	Checks       []checkView
-	Skipped      []checkView
-	NotRun       []Control
-	Legend       string
+	// Coverage lists the checks that did not judge the cluster or did not
+	// prove what they tested: unproven, could not run, not evaluated.
+	Coverage []checkView
+	NotRun   []Control
+	Legend   string
 }
 
 type areaRow struct {
-	Area                                                    string
-	Total, Pass, Fail, Error, Skipped, Waived, NotEvaluated int
+	Area string
+	// NotEvaluated counts selected checks not evaluated and catalogue
+	// checks that did not run.
+	Total, Pass, Fail, Unproven, Error, Waived, NotEvaluated int
 }
 
 type frameworkView struct {
-	Key, Name                         string
-	Rows                              []frameworkRow
-	Pass, Fail, Waived, Error, NotRun int
+	Key, Name                                   string
+	Rows                                        []frameworkRow
+	Pass, Fail, Unproven, Waived, Error, NotRun int
 }
 
 type frameworkRow struct {
 	ID     string
-	Status string // pass, fail, error, waived, not-evaluated
+	Status string // pass, fail, unproven, error, waived, not-evaluated
 	Note   string
 	Checks []checkRef
 }
 
+// Word is the row's status as a reader reads it.
+func (r frameworkRow) Word() string { return strings.ReplaceAll(r.Status, "-", " ") }
+
 type checkRef struct {
 	ID      string
 	Verdict string // a Verdict, or "not-evaluated"
+}
+
+func (r checkRef) Word() string {
+	if r.Verdict == "not-evaluated" {
+		return "not evaluated"
+	}
+	return Verdict(r.Verdict).Word()
 }
 
 type checkView struct {
@@ -75,10 +94,12 @@ type checkView struct {
 	Control  Control
 	Refs     []FrameworkRef
 	Duration string
-	Tests    int
-	Controls int
-	Failing  []Observation
-	Tables   []tableView
+	// Tests and Controls count observations by role; Proven, Unproven and
+	// NotApplicable count the tests by status.
+	Tests, Controls                  int
+	Proven, BadControls              int
+	Failing, Unproven, NotApplicable []Observation
+	Tables                           []tableView
 }
 
 type tableView struct {
@@ -86,6 +107,7 @@ type tableView struct {
 	Cols       []string
 	Rows       []tableRow
 	Mismatches int
+	Unproven   int
 }
 
 type tableRow struct {
@@ -119,10 +141,33 @@ func observationTarget(o Observation) string {
 	return s
 }
 
-// HTML renders the self-contained HTML report: the verdict and counts,
-// run metadata, a summary by area and by framework, every check with its
-// evidence (truth tables, failing observations first, then all), and the
-// coverage: checks that were skipped, could not run, or are in the
+func observationClass(o Observation) string {
+	switch o.Judged() {
+	case StatusFail:
+		return "bad"
+	case StatusUnproven:
+		return "unproven"
+	case StatusNotApplicable:
+		return "na"
+	}
+	return ""
+}
+
+// observationStatus is an observation's status as the evidence table
+// shows it, with why when unproven or not applicable.
+func observationStatus(o Observation) string {
+	st := string(o.Judged())
+	if o.Why != "" && (o.Status == StatusUnproven || o.Status == StatusNotApplicable) {
+		st += ": " + o.Why
+	}
+	return st
+}
+
+// HTML renders the self-contained HTML report: the run verdict, what it
+// means and the counts, run metadata, a summary by area and by framework,
+// every check with its evidence (truth tables, failing, unproven and
+// not-applicable observations first, then all), and the coverage: checks
+// that are unproven, could not run, were not evaluated, or are in the
 // catalogue but did not run.
 func HTML(r *Results, cat Catalogue) ([]byte, error) {
 	v := htmlView{
@@ -134,9 +179,9 @@ func HTML(r *Results, cat Catalogue) ([]byte, error) {
 		Legend:   TruthTableLegend,
 	}
 	v.Verdict = string(v.Summary.Verdict())
-	v.Failed = v.Verdict != string(RunPass)
+	v.VerdictClass = strings.ToLower(v.Verdict)
+	v.Meaning = v.Summary.Meaning()
 	v.NotRun = cat.NotEvaluated(r)
-	v.NotEvaluated = len(v.NotRun) + v.Summary.Skipped + v.Summary.Error
 	verdicts := map[string]Verdict{}
 	areas := map[string]*areaRow{}
 	area := func(name string) *areaRow {
@@ -154,19 +199,19 @@ func HTML(r *Results, cat Catalogue) ([]byte, error) {
 			a.Pass++
 		case Fail:
 			a.Fail++
+		case Unproven:
+			a.Unproven++
 		case Error:
 			a.Error++
-			a.NotEvaluated++
 		case Skipped:
-			a.Skipped++
 			a.NotEvaluated++
 		case Waived:
 			a.Waived++
 		}
 		cv := newCheckView(c, cat.For(c))
 		v.Checks = append(v.Checks, cv)
-		if c.Verdict == Skipped || c.Verdict == Error {
-			v.Skipped = append(v.Skipped, cv)
+		if c.Verdict == Unproven || c.Verdict == Skipped || c.Verdict == Error {
+			v.Coverage = append(v.Coverage, cv)
 		}
 	}
 	for _, ctl := range v.NotRun {
@@ -197,32 +242,29 @@ func newCheckView(c CheckResult, ctl Control) checkView {
 		} else {
 			cv.Tests++
 		}
-		if !o.OK {
+		switch st := o.Judged(); {
+		case st == StatusFail:
 			cv.Failing = append(cv.Failing, o)
+			if o.Role == RoleControl {
+				cv.BadControls++
+			}
+		case st == StatusUnproven:
+			cv.Unproven = append(cv.Unproven, o)
+		case st == StatusNotApplicable:
+			cv.NotApplicable = append(cv.NotApplicable, o)
+		case o.Role == RoleTest:
+			cv.Proven++
 		}
 	}
 	for _, t := range TruthTables(c.Observations) {
-		tv := tableView{Method: t.Method, Cols: t.Cols, Mismatches: t.Mismatches()}
+		tv := tableView{Method: t.Method, Cols: t.Cols, Mismatches: t.Mismatches(), Unproven: t.Unproven()}
 		for _, row := range t.Rows {
 			tr := tableRow{Name: row}
 			for _, col := range t.Cols {
-				cell, ok := t.Cells[row][col]
-				switch {
-				case !ok:
+				if cell, ok := t.Cells[row][col]; ok {
+					tr.Cells = append(tr.Cells, htmlCell(row, col, cell))
+				} else {
 					tr.Cells = append(tr.Cells, tableCell{Text: "–", Class: "none", Title: "not probed"})
-				default:
-					class := "ok"
-					text := cell.Observed
-					switch {
-					case !cell.OK && cell.Role == RoleControl:
-						class, text = "badctl", "? "+cell.Observed
-					case !cell.OK:
-						class, text = "bad", "! "+cell.Observed
-					case cell.Role == RoleControl:
-						class = "okctl"
-					}
-					tr.Cells = append(tr.Cells, tableCell{Text: text, Class: class,
-						Title: fmt.Sprintf("%s -> %s (%s): expected %s, observed %s", row, col, cell.Role, cell.Expected, cell.Observed)})
 				}
 			}
 			tv.Rows = append(tv.Rows, tr)
@@ -232,10 +274,57 @@ func newCheckView(c CheckResult, ctl Control) checkView {
 	return cv
 }
 
+// htmlCell is a truth-table cell: its class by status and role, the
+// observed outcome marked as in TruthTable.Text, and the full story
+// (expectation, rounds, why) in its title.
+func htmlCell(row, col string, c Cell) tableCell {
+	class, mark := "ok", ""
+	switch {
+	case c.Status == StatusFail && c.Role == RoleControl:
+		class, mark = "badctl", "? "
+	case c.Status == StatusFail:
+		class, mark = "bad", "! "
+	case c.Status == StatusUnproven:
+		class, mark = "unproven", "~ "
+	case c.Status == StatusNotApplicable:
+		class = "na"
+	case c.Role == RoleControl:
+		class = "okctl"
+	}
+	text := mark + c.Observed
+	if c.Status == StatusNotApplicable {
+		text = "n/a"
+	}
+	title := fmt.Sprintf("%s -> %s (%s): expected %s, observed %s", row, col, c.Role, c.Expected, c.Observed)
+	if c.Status != StatusPass {
+		title += "; " + string(c.Status)
+		if r := c.InRounds(); r != "" {
+			text += " " + r
+			title += fmt.Sprintf(" in %d of %d rounds (%s)", len(c.WorstRounds), c.Rounds, roundList(c.WorstRounds))
+		}
+		if c.Why != "" {
+			title += ": " + c.Why
+		}
+	} else if c.Rounds > 1 {
+		title += fmt.Sprintf("; pass in all %d rounds", c.Rounds)
+	}
+	return tableCell{Text: text, Class: class, Title: title}
+}
+
+// roundList names rounds: "round 2, 3".
+func roundList(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprint(n)
+	}
+	return "round " + strings.Join(parts, ", ")
+}
+
 // frameworkViews lists, per framework, every mapped ID with the checks that
 // map to it and their combined status: fail if any failed, else error if
-// any could not run, else waived, else pass if at least one passed (noting
-// checks not evaluated), else not evaluated.
+// any could not run, else unproven if any was not proven, else waived,
+// else pass if at least one passed (noting checks not evaluated), else
+// not evaluated.
 func frameworkViews(cat Catalogue, r *Results, verdicts map[string]Verdict) []frameworkView {
 	type key struct{ fw, id string }
 	checksOf := map[key][]string{}
@@ -294,6 +383,9 @@ func frameworkViews(cat Catalogue, r *Results, verdicts map[string]Verdict) []fr
 			case counts[Error] > 0:
 				row.Status = "error"
 				fv.Error++
+			case counts[Unproven] > 0:
+				row.Status = "unproven"
+				fv.Unproven++
 			case counts[Waived] > 0:
 				row.Status = "waived"
 				fv.Waived++

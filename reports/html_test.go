@@ -81,18 +81,70 @@ func TestHTMLListsCatalogueChecksThatDidNotRun(t *testing.T) {
 	data, err := HTML(r, testCatalogue(t))
 	require.NoError(t, err)
 	h := string(data)
-	assert.Contains(t, h, `id="count-not-evaluated">`+strconv.Itoa(len(testCatalogue(t))-3)+`<`)
+	assert.Contains(t, h, `id="count-not-run">`+strconv.Itoa(len(testCatalogue(t))-3)+`<`)
+	assert.Contains(t, h, `id="count-skipped">0<`, "no selected check went unevaluated")
 	cov := h[strings.Index(h, `<section id="coverage">`):]
 	assert.Contains(t, cov, `<tr id="check-NET-004"><td><code>NET-004</code>`, "framework links to checks that did not run land here")
 	assert.Contains(t, cov, "<code>NET-005</code>")
 	assert.Contains(t, cov, "not run in this run (selection limited the run)")
-	assert.Contains(t, h, `<span class="badge not-evaluated">not-evaluated</span>`)
+	assert.Contains(t, h, `<span class="badge not-evaluated">not evaluated</span>`)
 }
 
 // The HTML report in a real browser: Debian's chromium renders it headless
 // (no network), the DOM has the summary, and a screenshot of the summary is
 // saved next to the report for people to look at:
 // _output/report-preview/report.png (BULKHEAD_REPORT_PREVIEW overrides).
+func TestHTMLShowsUnprovenAndNotApplicable(t *testing.T) {
+	data, err := HTML(roundsRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	h := string(data)
+	section := func(id string) string {
+		start := strings.Index(h, `id="check-`+id+`"`)
+		require.Positive(t, start, id)
+		end := strings.Index(h[start:], "</section>")
+		return h[start : start+end]
+	}
+	for _, want := range []string{
+		`<div class="banner fail" id="banner">`, `id="verdict">FAIL<`, `id="meaning">2 checks failed: isolation was broken, observed directly.<`,
+		`id="count-unproven">1<`, `id="count-fail">2<`, `id="count-skipped">0<`,
+		`<section class="check unproven" id="check-NET-005">`,
+		`<td><span class="badge unproven">unproven</span></td><td>24 of 24 tested paths unproven: `,
+		// NET-003's round-2 gaps are covered by rounds 1 and 3: a pass
+		// that still shows them.
+		`<section class="check pass" id="check-NET-003">`,
+	} {
+		assert.Contains(t, h, want)
+	}
+	n3 := section("NET-003")
+	assert.Contains(t, n3, `<strong>Reason:</strong> 24 round results unproven whose paths another round proved`)
+	assert.Contains(t, section("NET-005"), `<strong>Not proven:</strong> 24 of 24 tested paths unproven`)
+	assert.Contains(t, n3, `144 tested paths (120 proven, 24 unproven), 108 positive controls (6 failed), 6 not as expected`)
+	assert.Contains(t, n3, `<h4>Unproven (24)</h4>`)
+	assert.Contains(t, n3, `<td>not shown in round 2: bh-rnd3x-control/probe-0 answers tcp/pod-ip</td>`)
+	assert.Contains(t, n3, `<td class="unproven" title="bh-rnd3x-a/probe-0 -&gt; bh-rnd3x-control/probe-0 (test): expected blocked, observed timeout; unproven in 1 of 3 rounds (round 2)`)
+	assert.Contains(t, n3, `<tr class="unproven"><td>test</td>`)
+	assert.Contains(t, n3, `<td>unproven: not shown in round 2: bh-rnd3x-control/probe-0 answers tcp/pod-ip</td>`, "all observations: status with why")
+	rbac := section("RBAC-001")
+	assert.Contains(t, rbac, `<h4>Not applicable (2)</h4>`)
+	assert.Contains(t, rbac, `<td>serviceaccount bh-rnd3x-a/bulkhead-probe may not list secrets in bh-rnd3x-a (RBAC): no RoleBinding grants it</td>`)
+	assert.Contains(t, rbac, `4 tested paths (2 proven, 2 not applicable)`)
+	// Coverage lists the unproven checks; areas count them.
+	cov := h[strings.Index(h, `<section id="coverage">`):]
+	assert.Contains(t, cov, `<a href="#check-NET-005"><code>NET-005</code></a></td><td>DNS resolution works from tenant pods</td><td><span class="badge unproven">unproven</span>`)
+	assert.NotContains(t, cov, `#check-NET-003`)
+	assert.Contains(t, h, `<tr><td>network</td><td class="num">5</td><td class="num">2</td><td class="num">2</td><td class="num">1</td><td class="num">0</td><td class="num">0</td><td class="num">0</td></tr>`)
+
+	inc, err := HTML(incompleteRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	assert.Contains(t, string(inc), `<div class="banner incomplete" id="banner">`)
+	assert.Contains(t, string(inc), `id="verdict">INCOMPLETE<`)
+	assert.Contains(t, string(inc), `<title>bulkhead report rnd3x: INCOMPLETE</title>`)
+	errRun, err := HTML(interruptedRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	assert.Contains(t, string(errRun), `<div class="banner error" id="banner">`)
+	assert.Contains(t, string(errRun), `<span class="badge skipped">not evaluated</span>`)
+}
+
 func TestHTMLInHeadlessChromium(t *testing.T) {
 	ctx := context.Background()
 	chromium, err := verify.Chromium(ctx)
@@ -126,15 +178,34 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, image.Pt(1280, 1600), img.Bounds().Size())
 	// The summary is on screen: the red FAIL banner near the top.
-	red := 0
+	assert.Greater(t, bannerPixels(img)[[3]uint32{0xcf, 0x22, 0x2e}], 500, "the FAIL banner (#cf222e) is in the screenshot")
+	t.Logf("report and screenshot: %s, %s", report, shot)
+
+	// An INCOMPLETE run has its own banner: amber, not green.
+	inc := filepath.Join(t.TempDir(), "incomplete")
+	_, err = Render(incompleteRun(t), inc, RenderOptions{Formats: []string{FormatHTML}})
+	require.NoError(t, err)
+	incShot := filepath.Join(inc, "report.png")
+	require.NoError(t, browser.Screenshot(ctx, filepath.Join(inc, HTMLFile), incShot))
+	g, err := os.Open(incShot)
+	require.NoError(t, err)
+	defer g.Close()
+	img, err = png.Decode(g)
+	require.NoError(t, err)
+	colours := bannerPixels(img)
+	assert.Greater(t, colours[[3]uint32{0x9a, 0x67, 0x00}], 500, "the INCOMPLETE banner (#9a6700) is in the screenshot")
+	assert.Zero(t, colours[[3]uint32{0x1a, 0x7f, 0x37}], "no green PASS banner")
+}
+
+// bannerPixels counts the colours (8-bit RGB) sampled where the verdict
+// banner is drawn, near the top of the screenshot.
+func bannerPixels(img image.Image) map[[3]uint32]int {
+	n := map[[3]uint32]int{}
 	for y := 60; y < 220; y += 2 {
 		for x := 40; x < 1200; x += 10 {
 			r, g, b, _ := img.At(x, y).RGBA()
-			if r>>8 == 0xcf && g>>8 == 0x22 && b>>8 == 0x2e {
-				red++
-			}
+			n[[3]uint32{r >> 8, g >> 8, b >> 8}]++
 		}
 	}
-	assert.Greater(t, red, 500, "the FAIL banner (#cf222e) is in the screenshot")
-	t.Logf("report and screenshot: %s, %s", report, shot)
+	return n
 }

@@ -16,15 +16,27 @@ const JUnitFile = "junit.xml"
 // JUnit XML as GitLab, Jenkins and the GitHub test-report actions read it:
 // a <testsuites> root, one <testsuite> per area, one <testcase> per check
 // (or per tenant pair of a check, see JUnitWith).
+//
+// How verdicts map to test cases: pass and waived-free proven pairs are
+// green; fail is <failure>; error (could not run) is <error>; unproven,
+// not evaluated and waived are <skipped>, with a message that starts
+// "unproven: ", "not evaluated: " or "waived ...". Unproven is <skipped>
+// and not <error> because JUnit's error means the test could not run,
+// which is bulkhead's error verdict; what an unproven case lacks is proof,
+// and it must not read as green. CI that gates on the run reads the run
+// verdict (PASS, FAIL, INCOMPLETE, ERROR), which the <testsuites> root and
+// every <testsuite> carry as the property bulkhead.verdict, and bulkhead's
+// exit code (0, 1, 3, 2).
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName    xml.Name        `xml:"testsuites"`
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Suites     []junitSuite    `xml:"testsuite"`
 }
 
 type junitSuite struct {
@@ -74,12 +86,14 @@ func JUnit(r *Results) ([]byte, error) {
 // <testsuite> per area, and a <testcase> per check, or, for a check whose
 // observations all name a tenant on both sides (network paths), a
 // <testcase> per (actor tenant -> target tenant) pair, named
-// "NET-001 Title [a -> b]", so a CI test view shows which pair leaked. Each
+// "NET-001 Title [a -> b]", so a CI test view shows which pair leaked
+// (see checkCases for when a pair is green). Each
 // test case carries the check's ID, verdict, severity and framework
 // mappings as properties (cis.1.10, nsaCisa, mtb, nist80053, nist800190,
 // pciDss; one property per mapped ID) and its evidence in system-out.
 func JUnitWith(r *Results, cat Catalogue) ([]byte, error) {
-	root := junitSuites{Name: "bulkhead"}
+	verdict := r.Verdict()
+	root := junitSuites{Name: "bulkhead", Properties: []junitProperty{{"bulkhead.verdict", string(verdict)}, {"bulkhead.summary", Counts(r)}}}
 	byArea := map[string][]CheckResult{}
 	var areas []string
 	for _, c := range r.Checks {
@@ -91,6 +105,7 @@ func JUnitWith(r *Results, cat Catalogue) ([]byte, error) {
 	sort.Strings(areas)
 	runProps := []junitProperty{
 		{"bulkhead.run", r.Run.ID},
+		{"bulkhead.verdict", string(verdict)},
 		{"bulkhead.version", r.Run.Bulkhead.Version},
 		{"cluster.context", r.Run.Cluster.Context},
 		{"cluster.kubernetesVersion", r.Run.Cluster.KubernetesVersion},
@@ -171,9 +186,10 @@ func TenantPairs(obs []Observation) ([]TenantPair, map[TenantPair][]Observation)
 }
 
 // checkCases makes a check's test cases: one per tenant pair when the
-// observations allow it and the verdict follows from them (pass, fail with
-// failing observations, waived), else one for the check. Time is shared
-// equally among a check's cases, so the suite's time stays the check's.
+// observations allow it and the verdict follows from them (pass, or fail
+// or waived with a leak), else one for the check: an unproven check is
+// never split, so it never shows as green pairs. Time is shared equally
+// among a check's cases, so the suite's time stays the check's.
 func checkCases(c CheckResult, ctl Control, classname string, secs float64) []junitCase {
 	props := []junitProperty{{"check.id", c.ID}, {"verdict", string(c.Verdict)}}
 	if ctl.Severity != "" {
@@ -186,11 +202,8 @@ func checkCases(c CheckResult, ctl Control, classname string, secs float64) []ju
 		props = append(props, junitProperty{"waiver.expires", c.Waiver.Expires.Format("2006-01-02")})
 	}
 	pairs, byPair := TenantPairs(c.Observations)
-	anyBad := false
-	for _, o := range c.Observations {
-		anyBad = anyBad || !o.OK
-	}
-	split := len(pairs) > 0 && (c.Verdict == Pass || ((c.Verdict == Fail || c.Verdict == Waived) && anyBad))
+	leaked := slices.ContainsFunc(c.Observations, Observation.Leak)
+	split := len(pairs) > 0 && (c.Verdict == Pass || ((c.Verdict == Fail || c.Verdict == Waived) && leaked))
 	if !split {
 		tc := junitCase{
 			Name:       c.ID + " " + c.Title,
@@ -204,8 +217,10 @@ func checkCases(c CheckResult, ctl Control, classname string, secs float64) []ju
 			tc.Failure = &junitResult{Message: c.Reason, Type: "isolation", Data: c.Reason}
 		case Error:
 			tc.Error = &junitResult{Message: c.Reason, Type: "could-not-run", Data: c.Reason}
+		case Unproven:
+			tc.Skipped = &junitResult{Message: "unproven: " + c.Reason}
 		case Skipped:
-			tc.Skipped = &junitResult{Message: c.Reason}
+			tc.Skipped = &junitResult{Message: "not evaluated: " + c.Reason}
 		case Waived:
 			tc.Skipped = &junitResult{Message: waivedMessage(c)}
 		}
@@ -213,15 +228,8 @@ func checkCases(c CheckResult, ctl Control, classname string, secs float64) []ju
 	}
 	out := make([]junitCase, 0, len(pairs))
 	for _, p := range pairs {
-		obs := byPair[p]
-		var bad []Observation
-		for _, o := range obs {
-			if !o.OK {
-				bad = append(bad, o)
-			}
-		}
 		pc := c
-		pc.Observations = obs
+		pc.Observations = byPair[p]
 		tc := junitCase{
 			Name:       fmt.Sprintf("%s %s [%s]", c.ID, c.Title, p),
 			Classname:  classname,
@@ -229,17 +237,55 @@ func checkCases(c CheckResult, ctl Control, classname string, secs float64) []ju
 			Properties: append(slices.Clone(props), junitProperty{"tenant.actor", p.From}, junitProperty{"tenant.target", p.To}),
 			SystemOut:  evidenceText(pc, p.String()),
 		}
-		if len(bad) > 0 {
-			msg := fmt.Sprintf("%d of %d paths %s not as expected: %s", len(bad), len(obs), p, describeList(bad, 8))
-			if c.Verdict == Waived {
-				tc.Skipped = &junitResult{Message: waivedMessage(c) + "; " + msg}
-			} else {
-				tc.Failure = &junitResult{Message: msg, Type: "isolation", Data: msg + "\ncheck: " + c.Reason}
-			}
-		}
+		pairResult(&tc, c, p, byPair[p])
 		out = append(out, tc)
 	}
 	return out
+}
+
+// pairResult judges one tenant pair's case of check c. It is green only
+// when every tested path of the pair passed (was proven): a leak fails it
+// (or, waived, skips it); unproven paths skip it ("unproven: ..."), as do
+// tests that no identity may try ("not evaluated: ..."); a pair with only
+// positive controls is green when they worked and skipped when one failed
+// (the tests resting on it, in other pairs, are unproven).
+func pairResult(tc *junitCase, c CheckResult, p TenantPair, obs []Observation) {
+	var tests, leaks, unproven, na, badControls []Observation
+	covered := CoveredByOtherRounds(obs) // a round's gap another round of the path proved
+	for i, o := range obs {
+		switch {
+		case o.Role == RoleControl:
+			if o.Failed() {
+				badControls = append(badControls, o)
+			}
+		case o.Failed():
+			tests, leaks = append(tests, o), append(leaks, o)
+		case o.Status == StatusUnproven && !covered[i]:
+			tests, unproven = append(tests, o), append(unproven, o)
+		case o.Status == StatusNotApplicable:
+			tests, na = append(tests, o), append(na, o)
+		default:
+			tests = append(tests, o)
+		}
+	}
+	switch {
+	case len(leaks) > 0:
+		msg := fmt.Sprintf("%d of %d paths %s not as expected: %s", len(leaks), len(tests), p, describeList(leaks, 8))
+		if len(unproven) > 0 {
+			msg += fmt.Sprintf("; %d unproven", len(unproven))
+		}
+		if c.Verdict == Waived {
+			tc.Skipped = &junitResult{Message: waivedMessage(c) + "; " + msg}
+		} else {
+			tc.Failure = &junitResult{Message: msg, Type: "isolation", Data: msg + "\ncheck: " + c.Reason}
+		}
+	case len(unproven) > 0:
+		tc.Skipped = &junitResult{Message: fmt.Sprintf("unproven: %d of %d paths %s not proven: %s", len(unproven), len(tests), p, describeList(unproven, 8))}
+	case len(tests) > 0 && len(na) == len(tests):
+		tc.Skipped = &junitResult{Message: fmt.Sprintf("not evaluated: no identity may try %s: %s", p, describeList(na, 8))}
+	case len(tests) == 0 && len(badControls) > 0:
+		tc.Skipped = &junitResult{Message: fmt.Sprintf("positive controls %s failed (%d of %d), so the tests resting on them are unproven: %s", p, len(badControls), len(obs), describeList(badControls, 8))}
+	}
 }
 
 func waivedMessage(c CheckResult) string {
@@ -284,10 +330,11 @@ func EvidenceText(c CheckResult) string { return evidenceText(c, "") }
 // as the check's, not the subset's.
 func evidenceText(c CheckResult, scope string) string {
 	var b strings.Builder
+	verdict := strings.ToUpper(c.Verdict.Word())
 	if scope == "" {
-		fmt.Fprintf(&b, "%s %s: %s\n", c.ID, c.Title, strings.ToUpper(string(c.Verdict)))
+		fmt.Fprintf(&b, "%s %s: %s\n", c.ID, c.Title, verdict)
 	} else {
-		fmt.Fprintf(&b, "%s %s [%s]; check verdict: %s\n", c.ID, c.Title, scope, strings.ToUpper(string(c.Verdict)))
+		fmt.Fprintf(&b, "%s %s [%s]; check verdict: %s\n", c.ID, c.Title, scope, verdict)
 	}
 	if c.Reason != "" {
 		label := "reason"
@@ -307,19 +354,21 @@ func evidenceText(c CheckResult, scope string) string {
 			b.WriteString("\n" + t.Text())
 		}
 	}
-	fmt.Fprintf(&b, "\nobservations (%d):\n", len(c.Observations))
+	fmt.Fprintf(&b, "\nobservations (%d; %s):\n", len(c.Observations), evidenceMarks)
 	for _, o := range c.Observations {
-		mark := "ok  "
-		if !o.OK {
-			mark = "FAIL"
-		}
 		from := actorKey(o.Actor)
 		if o.Actor.Identity != "" && o.Actor.Pod != "" {
 			from += " as " + o.Actor.Identity
 		}
-		fmt.Fprintf(&b, "%s [%s] %s -> %s (%s) %s: expected %s, observed %s", mark, o.Role, from, targetKey(o.Target), o.Target.Address, o.Method, o.Expected, o.Observed)
+		fmt.Fprintf(&b, "%s [%s] %s -> %s (%s) %s: expected %s, observed %s", evidenceMark(o), o.Role, from, targetKey(o.Target), o.Target.Address, o.Method, o.Expected, o.Observed)
+		if o.Round > 0 {
+			fmt.Fprintf(&b, " in round %d", o.Round)
+		}
 		if o.Detail != "" {
 			fmt.Fprintf(&b, " (%s)", o.Detail)
+		}
+		if o.Why != "" && (o.Status == StatusUnproven || o.Status == StatusNotApplicable) {
+			fmt.Fprintf(&b, " [%s: %s]", o.Status, o.Why)
 		}
 		fmt.Fprintf(&b, " at %s", o.At.Format("15:04:05.000"))
 		if o.Attempts > 1 {
@@ -328,4 +377,21 @@ func evidenceText(c CheckResult, scope string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// evidenceMarks explains evidenceMark.
+const evidenceMarks = "ok = pass, FAIL = not as expected, UNPR = unproven, N/A = not applicable"
+
+// evidenceMark is an observation's status in the plain-text evidence,
+// four characters wide.
+func evidenceMark(o Observation) string {
+	switch o.Judged() {
+	case StatusPass:
+		return "ok  "
+	case StatusUnproven:
+		return "UNPR"
+	case StatusNotApplicable:
+		return "N/A "
+	}
+	return "FAIL"
 }

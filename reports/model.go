@@ -81,7 +81,11 @@ type CheckResult struct {
 	Finished time.Time `json:"finished"`
 	// Notes are facts about how the check ran (e.g. "SCTP not evaluated: ...",
 	// "policy enforced after 2.1s").
-	Notes        []string      `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	// NotEvaluated names what the check covers but could not evaluate
+	// (e.g. a tenant where no identity may try): the check cannot pass,
+	// and no waiver makes up for it.
+	NotEvaluated []string      `json:"notEvaluated,omitempty"`
 	Observations []Observation `json:"observations"`
 	// Waiver is set when Verdict is Waived (or a waiver was present but expired).
 	Waiver *WaiverRef `json:"waiver,omitempty"`

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ func TestOSCALValidatesAgainstNISTSchema(t *testing.T) {
 		"waived":       waivedRun(t),
 		"small sample": sample(),
 		"interrupted":  interruptedRun(t),
+		"rounds":       roundsRun(t),
+		"incomplete":   incompleteRun(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			data, err := OSCAL(r, cat)
@@ -60,11 +63,7 @@ func TestOSCALIsDeterministic(t *testing.T) {
 
 func TestOSCALContent(t *testing.T) {
 	r := brokenRun(t)
-	data, err := OSCAL(r, testCatalogue(t))
-	require.NoError(t, err)
-	var doc oscal.Document
-	require.NoError(t, json.Unmarshal(data, &doc))
-	ar := doc.AssessmentResults
+	ar := oscalDocOf(t, r).AssessmentResults
 	assert.Equal(t, "1.0.4", ar.Metadata.OSCALVersion)
 	assert.Equal(t, r.Run.Finished.UTC().Format(time.RFC3339Nano), ar.Metadata.LastModified)
 	require.Len(t, ar.Results, 1)
@@ -97,4 +96,97 @@ func TestOSCALContent(t *testing.T) {
 		included = append(included, c.ControlID)
 	}
 	assert.Contains(t, included, "NET-001")
+}
+
+// oscalGolden is the OSCAL document of brokenRun as committed: a change to
+// the writer shows up as a diff of this file (go test -run TestOSCALGolden
+// ./reports/ -update rewrites it; review the diff).
+const oscalGolden = "testdata/oscal-broken.golden.json"
+
+func TestOSCALGolden(t *testing.T) {
+	data, err := OSCAL(brokenRun(t), testCatalogue(t))
+	require.NoError(t, err)
+	if *UpdateGolden {
+		require.NoError(t, os.WriteFile(oscalGolden, data, 0o644))
+	}
+	want, err := os.ReadFile(oscalGolden)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, data), "OSCAL of brokenRun differs from %s (rerun with -update and review the diff)", oscalGolden)
+}
+
+// Unproven checks get no objective status: no finding, excluded from the
+// reviewed controls, an observation that says why with the unproven
+// observations as evidence.
+func TestOSCALUnprovenHasNoFinding(t *testing.T) {
+	res := oscalResult(t, incompleteRun(t))
+	findings := map[string]string{}
+	for _, f := range res.Findings {
+		findings[strings.TrimSuffix(f.Target.TargetID, "_obj")] = f.Target.Status.State
+	}
+	assert.Equal(t, map[string]string{"NET-001": "not-satisfied", "NET-002": "not-satisfied", "NET-003": "satisfied", "NET-004": "satisfied", "RBAC-001": "satisfied"}, findings,
+		"NET-001 and NET-002 leaks waived (still not satisfied), NET-003 proven by rounds 1 and 3; NET-005 has no finding")
+	for _, rk := range res.Risks {
+		assert.NotContains(t, rk.Title, "NET-005")
+	}
+	sel := res.ReviewedControls.ControlSelections[0]
+	var excluded []string
+	for _, c := range sel.ExcludeControls {
+		excluded = append(excluded, c.ControlID)
+	}
+	assert.Subset(t, excluded, []string{"NET-005"})
+	assert.NotContains(t, excluded, "NET-003")
+	assert.Contains(t, sel.Remarks, "Not proven (nothing leaked, but not every tested path was shown to work where it should): NET-005")
+	props := map[string]string{}
+	for _, p := range res.Props {
+		props[p.Name] = p.Value
+	}
+	assert.Equal(t, "INCOMPLETE", props["run-verdict"])
+	assert.Equal(t, "1", props["checks-unproven"])
+
+	n5 := observationOf(t, res, "NET-005")
+	assert.Contains(t, n5.Description, "NET-005 DNS resolution works from tenant pods: UNPROVEN. 36 observations (24 tested paths, 12 positive controls), 2 not as expected, 24 unproven.")
+	assert.True(t, strings.HasPrefix(n5.Remarks, "Not proven, so no finding: "), n5.Remarks)
+	require.Len(t, n5.RelevantEvidence, 1+2+24, "the results file, the failed controls, the unproven paths")
+	ev := n5.RelevantEvidence[3]
+	assert.Equal(t, "[test] bh-rnd3x-a/probe-0 -> default/kubernetes dns/resolve: resolves (want resolves, round 1) [unproven: 2 of 12 positive controls failed]", ev.Description)
+	evProps := map[string]string{}
+	for _, p := range ev.Props {
+		evProps[p.Name] = p.Value
+	}
+	assert.Equal(t, "unproven", evProps["status"])
+	assert.Equal(t, "1", evProps["round"])
+	assert.Equal(t, "2 of 12 positive controls failed", evProps["why"])
+
+	rbac := observationOf(t, res, "RBAC-001")
+	assert.Contains(t, rbac.Description, "2 not applicable")
+}
+
+// observationOf is the OSCAL observation of check id.
+func observationOf(t *testing.T, res oscal.Result, id string) oscal.Observation {
+	t.Helper()
+	for _, o := range res.Observations {
+		if o.Title == id+" evidence" {
+			return o
+		}
+	}
+	t.Fatalf("no OSCAL observation for %s", id)
+	return oscal.Observation{}
+}
+
+// oscalDocOf renders r as OSCAL and reads the document back.
+func oscalDocOf(t *testing.T, r *Results) oscal.Document {
+	t.Helper()
+	data, err := OSCAL(r, testCatalogue(t))
+	require.NoError(t, err)
+	var doc oscal.Document
+	require.NoError(t, json.Unmarshal(data, &doc))
+	return doc
+}
+
+// oscalResult is the one result of r's OSCAL document.
+func oscalResult(t *testing.T, r *Results) oscal.Result {
+	t.Helper()
+	res := oscalDocOf(t, r).AssessmentResults.Results
+	require.Len(t, res, 1)
+	return res[0]
 }

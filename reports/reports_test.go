@@ -94,3 +94,23 @@ func TestTruthTableText(t *testing.T) {
 	leak := TruthTables(sample().Checks[1].Observations)[0].Text()
 	assert.Contains(t, leak, "!reachable")
 }
+
+func TestDescribeObservationSaysRoundAndWhy(t *testing.T) {
+	r := roundsRun(t)
+	var leak, unproven, na string
+	for _, c := range r.Checks {
+		for _, o := range c.Observations {
+			switch {
+			case leak == "" && o.Leak():
+				leak = describeObservation(o)
+			case unproven == "" && o.Status == StatusUnproven:
+				unproven = describeObservation(o)
+			case na == "" && o.Status == StatusNotApplicable:
+				na = describeObservation(o)
+			}
+		}
+	}
+	assert.Equal(t, "bh-rnd3x-a/probe-0 -> bh-rnd3x-b/probe-1 tcp/cluster-ip: reachable (want blocked, round 3)", leak)
+	assert.Equal(t, "bh-rnd3x-control/probe-1 -> bh-rnd3x-a/probe-0 tcp/pod-ip: not probed (want blocked, round 2) [unproven: inconclusive: not probed]", unproven)
+	assert.Equal(t, "system:serviceaccount:bh-rnd3x-a:bulkhead-probe -> bh-rnd3x-a list secrets: may not (RBAC) (want may try) [not-applicable: serviceaccount bh-rnd3x-a/bulkhead-probe may not list secrets in bh-rnd3x-a (RBAC): no RoleBinding grants it]", na)
+}

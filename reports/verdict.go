@@ -1,5 +1,7 @@
 package reports
 
+import "fmt"
+
 // The verdict ladder. An observation is judged first (ObservationStatus),
 // a check's verdict follows from its observations (Verdict), and the run's
 // verdict from its checks (RunVerdict). No writer computes its own: every
@@ -83,6 +85,18 @@ func (o Observation) Failed() bool {
 		return !o.OK
 	}
 	return o.Status == StatusFail
+}
+
+// Judged is o's status; observations judged before the status existed
+// fall back to pass or fail by OK.
+func (o Observation) Judged() ObservationStatus {
+	switch {
+	case o.Status != "":
+		return o.Status
+	case o.OK:
+		return StatusPass
+	}
+	return StatusFail
 }
 
 // Leak reports whether o is a failed test: what a waiver may cover.
@@ -169,6 +183,36 @@ func (s Summary) Verdict() RunVerdict {
 		return RunIncomplete
 	}
 	return RunPass
+}
+
+// Meaning says in a sentence what the run verdict of s means, for the
+// headline of a report.
+func (s Summary) Meaning() string {
+	switch s.Verdict() {
+	case RunPass:
+		return "every selected check passed or was waived, each blocked path and denied request proven by a positive control"
+	case RunFail:
+		return fmt.Sprintf("%d %s failed: isolation was broken, observed directly", s.Fail, checkWord(s.Fail))
+	case RunError:
+		if s.Interrupted {
+			return "the run was interrupted: what did not run was not judged, so the run cannot pass"
+		}
+		return fmt.Sprintf("nothing failed, but %d %s could not run: the cluster was not fully judged", s.Error, checkWord(s.Error))
+	}
+	if s.Pass+s.Waived+s.Unproven+s.Skipped == 0 {
+		return "nothing was checked"
+	}
+	return fmt.Sprintf("nothing failed, but %d %s not proven and %d not evaluated: this run does not show that the cluster keeps tenants apart",
+		s.Unproven, plural(s.Unproven, "check was", "checks were"), s.Skipped)
+}
+
+func checkWord(n int) string { return plural(n, "check", "checks") }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Verdict is the run's verdict (see Summary.Verdict).

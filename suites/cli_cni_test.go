@@ -31,7 +31,7 @@ func TestCLICNIIgnoresPolicy(t *testing.T) {
 	f := features.New("bulkhead run on a CNI that ignores NetworkPolicy").
 		WithLabel(labelArea, "cli").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if h.kind == nil || !h.kind.Created() {
+			if !h.tgt.Created() {
 				t.Skip("changes the cluster's CNI configuration: runs only on the kind cluster this test run created (make test)")
 			}
 			setCiliumPolicy(ctx, t, "never")

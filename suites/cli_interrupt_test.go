@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/internal/syncbuf"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -58,7 +60,7 @@ func TestCLIInterrupt(t *testing.T) {
 			assert.Positive(t, cut, "the check in flight (and any after it) is not judged")
 			md, err := os.ReadFile(filepath.Join(dir, run, reports.MarkdownFile))
 			require.NoError(t, err)
-			assert.Contains(t, string(md), "tenant isolation: FAIL")
+			assert.Contains(t, string(md), "tenant isolation: ERROR", "an interrupted run is ERROR (exit 2), never PASS or FAIL")
 			assert.Contains(t, string(md), "the run was interrupted")
 			return ctx
 		}).Feature()
@@ -101,4 +103,65 @@ func interruptRun(ctx context.Context, t *testing.T, cfg *envconf.Config, run, d
 	require.NoError(t, err)
 	assert.Empty(t, pods.Items, "pods of the interrupted run %s are left", run)
 	return out.String()
+}
+
+// TestCLIInterruptTwice presses the signal twice while a check has created
+// objects in the user's tenant namespaces (Pod Security's workloads, which
+// carry the run's labels): SIGHUP first, SIGTERM second, because every
+// signal behaves alike. The second one must undo fast and exit 2 without
+// waiting; nothing labelled with the run may stay in the tenants'
+// namespaces, and the deletion of bulkhead's own namespaces has started.
+func TestCLIInterruptTwice(t *testing.T) {
+	f := features.New("a second signal undoes fast").
+		WithLabel(labelArea, "cli").
+		Setup(setupBYO).
+		Assess("second signal mid-check: exit 2 at once, nothing of the run in the tenants' namespaces", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			byo := ctx.Value(byoKey{}).(*byoTenants)
+			run := fixtures.NewRunID()
+			tenantNSs := []string{byo.ns("blue-web"), byo.ns("blue-api"), byo.ns("green")}
+			r := byo.start(t, run, "--areas", "podsecurity", "--labels", "check=PSA-002")
+			t.Cleanup(func() { _ = r.proc.Command().Process.Kill() })
+
+			// Wait for the check's own objects in a tenant namespace, not
+			// only the run's probe pods.
+			sel := metav1.ListOptions{LabelSelector: fixtures.RunSelector(run)}
+			err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+				for _, ns := range tenantNSs {
+					ds, err := h.clients.Core.AppsV1().Deployments(ns).List(ctx, sel)
+					if err == nil && len(ds.Items) > 0 {
+						return true, nil
+					}
+				}
+				return false, nil
+			})
+			require.NoError(t, err, "the check never created its workloads:\n%s", r.out.String())
+
+			require.NoError(t, r.proc.Command().Process.Signal(syscall.SIGHUP))
+			time.Sleep(500 * time.Millisecond)
+			require.NoError(t, r.proc.Command().Process.Signal(syscall.SIGTERM))
+			exited := make(chan int, 1)
+			go func() { exited <- r.wait(t) }()
+			select {
+			case code := <-exited:
+				assert.Equal(t, 2, code)
+			case <-time.After(interrupt.ForceTimeout + 15*time.Second):
+				t.Fatalf("bulkhead did not exit within %s of the second signal:\n%s", interrupt.ForceTimeout+15*time.Second, r.out.String())
+			}
+			out := r.out.String()
+			assert.Contains(t, out, "SIGHUP: stopping the run")
+			assert.Contains(t, out, "SIGTERM again: fast undo")
+			assert.Contains(t, out, "fast undo of run "+run+" done")
+
+			nss, err := h.clients.Core.CoreV1().Namespaces().List(ctx, sel)
+			require.NoError(t, err)
+			for _, ns := range nss.Items {
+				assert.NotNil(t, ns.DeletionTimestamp, "the deletion of bulkhead's namespace %s has started", ns.Name)
+			}
+			assertRunGone(ctx, t, run, tenantNSs)
+			// What the fast undo did not wait for goes by itself: the
+			// namespaces finish terminating, the policies are deleted.
+			assertRunGone(ctx, t, run, nil)
+			return ctx
+		}).Feature()
+	testenv.Test(t, f)
 }

@@ -44,11 +44,7 @@ import (
 func TestCLI(t *testing.T) {
 	f := features.New("bulkhead run against bring-your-own tenants").
 		WithLabel(labelArea, "cli").
-		Setup(func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			byo := newBYO(t, cfg)
-			byo.apply(ctx, t, "tenants.yaml")
-			return context.WithValue(ctx, byoKey{}, byo)
-		}).
+		Setup(setupBYO).
 		Assess("isolated tenants pass (exit 0), as an identity holding only the runner ClusterRole", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			byo := ctx.Value(byoKey{}).(*byoTenants)
 			code, out, run := byo.runWith(t, byo.runnerKubeconfig(ctx, t), false, "--areas", allAreas())
@@ -100,6 +96,14 @@ func TestCLI(t *testing.T) {
 }
 
 type byoKey struct{}
+
+// setupBYO creates the test's own tenants (testdata/byo/tenants.yaml) as a
+// platform team would; they are removed when the test ends.
+func setupBYO(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+	byo := newBYO(t, cfg)
+	byo.apply(ctx, t, "tenants.yaml")
+	return context.WithValue(ctx, byoKey{}, byo)
+}
 
 // byoTenants are the test's own tenants, created as a platform team would.
 type byoTenants struct {
@@ -161,8 +165,15 @@ func (b *byoTenants) run(t *testing.T, unschedulable bool, extra ...string) (int
 
 func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool, extra ...string) (int, string, string) {
 	t.Helper()
+	return b.runConfig(t, kubeconfig, "config.yaml", map[string]any{"Unschedulable": unschedulable}, extra...)
+}
+
+// runConfig runs `bulkhead run` with the config rendered from a
+// testdata/byo template.
+func (b *byoTenants) runConfig(t *testing.T, kubeconfig, template string, data map[string]any, extra ...string) (int, string, string) {
+	t.Helper()
 	config := filepath.Join(b.dir, fmt.Sprintf("config-%d.yaml", time.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(config, b.render(t, "config.yaml", map[string]any{"Unschedulable": unschedulable}), 0o644))
+	require.NoError(t, os.WriteFile(config, b.render(t, template, data), 0o644))
 	run := fixtures.NewRunID()
 	args := []string{"run", "--kubeconfig", kubeconfig, "--config", config, "--yes", "--run-id", run,
 		"--probe-image", h.probe, "--report-dir", filepath.Join(b.dir, "reports")}
@@ -170,8 +181,16 @@ func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool
 	if c := h.target.Context; c != "" && kubeconfig == b.kubeconfig {
 		args = append(args, "--context", c)
 	}
-	// gexe runs the binary as a user would; the arguments hold no spaces
-	// or "$" (temporary paths, run IDs), which gexe would split or expand.
+	code, out := runCLI(t, args)
+	return code, out, run
+}
+
+// runCLI runs the bulkhead binary with args and returns its exit code and
+// output (stdout and stderr). gexe runs it as a user would; the arguments
+// hold no spaces or "$" (temporary paths, run IDs), which gexe would split
+// or expand.
+func runCLI(t *testing.T, args []string) (int, string) {
+	t.Helper()
 	proc := gexe.New().NewProc(bulkheadBinary(t) + " " + strings.Join(args, " "))
 	var out bytes.Buffer
 	proc.SetStdout(&out)
@@ -181,7 +200,7 @@ func (b *byoTenants) runWith(t *testing.T, kubeconfig string, unschedulable bool
 	if !proc.Exited() {
 		require.NoError(t, proc.Err(), "run bulkhead")
 	}
-	return proc.ExitCode(), out.String(), run
+	return proc.ExitCode(), out.String()
 }
 
 // runnerKubeconfig returns a kubeconfig for a ServiceAccount bound to
@@ -235,13 +254,20 @@ func allAreas() string {
 // assertNothingLeft checks that run left no namespace and no pod behind.
 func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run string) {
 	t.Helper()
+	assertRunLeftNothing(ctx, t, run, b.ns("blue-web"), b.ns("blue-api"), b.ns("green"))
+}
+
+// assertRunLeftNothing checks that run left no namespace of its own (one
+// being deleted is fine) and no pod in the tenant namespaces.
+func assertRunLeftNothing(ctx context.Context, t *testing.T, run string, tenantNamespaces ...string) {
+	t.Helper()
 	sel := metav1.ListOptions{LabelSelector: fixtures.RunSelector(run)}
 	nss, err := h.clients.Core.CoreV1().Namespaces().List(ctx, sel)
 	require.NoError(t, err)
 	for _, ns := range nss.Items {
 		assert.NotNil(t, ns.DeletionTimestamp, "namespace %s of run %s is left behind", ns.Name, run)
 	}
-	for _, ns := range []string{b.ns("blue-web"), b.ns("blue-api"), b.ns("green")} {
+	for _, ns := range tenantNamespaces {
 		pods, err := h.clients.Core.CoreV1().Pods(ns).List(ctx, sel)
 		require.NoError(t, err)
 		assert.Empty(t, pods.Items, "pods of run %s left in %s", run, ns)

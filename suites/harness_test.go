@@ -3,22 +3,20 @@ package suites
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
 	"github.com/bulkhead-k8s/bulkhead"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
 	"github.com/bulkhead-k8s/bulkhead/internal/target"
@@ -26,18 +24,16 @@ import (
 )
 
 // harness holds the run's state between TestMain's setup, the tests and
-// Finish: the target, the kind cluster (if bulkhead made one) and the session.
+// Finish: the target (the cluster, made by target.Prepare like the CLI's)
+// and the session.
 type harness struct {
-	target target.Config
-	log    *slog.Logger
-	timing checks.Timing
-	kind   *kindcluster.Cluster
-	// madeByBulkhead: the cluster carries bulkhead's marker (created now or
-	// by an earlier run with --keep-cluster).
-	madeByBulkhead bool
-	probe          string
-	clients        *kube.Clients
-	session        *session.Session
+	target  target.Config
+	log     *slog.Logger
+	timing  checks.Timing
+	tgt     *target.Target
+	probe   string
+	clients *kube.Clients
+	session *session.Session
 
 	finishOnce sync.Once
 	finished   chan struct{}
@@ -53,109 +49,56 @@ func newHarness() *harness {
 	return &harness{target: t, log: log, timing: checks.DefaultTiming(), finished: make(chan struct{})}
 }
 
-// registerFlags adds bulkhead's flags next to e2e-framework's (which include
-// --kubeconfig, --context, --labels and --skip-labels). Flags win over the
-// BULKHEAD_* environment variables, which are already in h.target.
-func (h *harness) registerFlags(fs *flag.FlagSet) {
-	t := &h.target
-	fs.StringVar(&t.ClusterName, "cluster-name", t.ClusterName, "name of the disposable kind cluster (env "+target.EnvClusterName+")")
-	fs.BoolVar(&t.KeepCluster, "keep-cluster", t.KeepCluster, "reuse the kind cluster of that name if it exists and keep it afterwards (env "+target.EnvKeepCluster+")")
-	fs.StringVar(&t.NodeImage, "kind-node-image", t.NodeImage, "kind node image (env "+kindcluster.EnvNodeImage+")")
-	fs.StringVar(&t.CiliumChart, "cilium-chart", t.CiliumChart, "Cilium chart: directory, .tgz, oci:// or REPO_URL/CHART (env BULKHEAD_CILIUM_CHART)")
-	fs.Func("cilium-values", "space-separated extra Cilium values files (env BULKHEAD_CILIUM_VALUES)", func(v string) error {
-		t.CiliumValues = strings.Fields(v)
-		return nil
-	})
-	fs.Func("preload-images", "space-separated images to side-load from the local Docker engine (env "+kindcluster.EnvPreloadImages+")", func(v string) error {
-		t.PreloadImages = strings.Fields(v)
-		return nil
-	})
-	fs.StringVar(&t.ProbeImage, "probe-image", t.ProbeImage, "prebuilt probe image (required on existing clusters; env "+target.EnvProbeImage+")")
-	fs.StringVar(&t.ReportDir, "report-dir", t.ReportDir, "directory for run reports (env "+target.EnvReportDir+"; default _reports at the module root)")
-	fs.DurationVar(&h.timing.ConnectTimeout, "connect-timeout", h.timing.ConnectTimeout, "per-probe connect timeout inside pods")
-	fs.DurationVar(&h.timing.Enforcement, "enforcement-timeout", h.timing.Enforcement, "how long to keep probing paths that do not yet match (policy enforcement delay)")
-}
-
 func (h *harness) existingCluster() bool {
 	return h.target.Kubeconfig != "" || h.target.Context != ""
 }
 
-func (h *harness) newKindCluster() {
-	h.kind = kindcluster.New(h.target.KindOptions())
-}
-
-// useExistingCluster runs against the kubeconfig's cluster. A kind cluster
-// bulkhead created earlier (kept with --keep-cluster) is recognised by its
-// marker: then a probe image is built and side-loaded as for a new one, so
-// several developers' runs can share one cluster.
-func (h *harness) useExistingCluster(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-	clients, err := kube.Load(cfg.KubeconfigFile(), cfg.KubeContext())
+// prepare makes the target ready, as `bulkhead run` does: without
+// --kubeconfig/--context a disposable kind cluster with Cilium; otherwise
+// the kubeconfig's cluster (disposable only if proven; go test does not
+// ask before touching it).
+func (h *harness) prepare(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+	h.target.Kind = !h.existingCluster()
+	tgt, err := target.Prepare(ctx, &h.target)
+	h.tgt = tgt
+	if tgt == nil {
+		return ctx, err
+	}
+	if tgt.Created() && !h.target.KeepCluster {
+		interrupt.FromContext(ctx).OnForce("kind cluster "+tgt.KindCluster, tgt.Release)
+	}
 	if err != nil {
 		return ctx, err
 	}
-	if _, err := clients.Ping(ctx); err != nil {
-		return ctx, err
+	if h.target.Kind {
+		cfg.WithKubeconfigFile(tgt.Kubeconfig)
 	}
-	marker, made := target.ReadMarker(ctx, clients)
-	h.madeByBulkhead = made
-	h.probe = h.target.ProbeImage
-	if h.probe != "" {
-		return ctx, nil
-	}
-	if !made || marker.KindCluster == "" {
-		return ctx, errors.New("against an existing cluster, pass --probe-image (a probe image the cluster can pull; `make probe-image` builds one)")
-	}
-	opts := h.target.KindOptions()
-	opts.Name, opts.Reuse = marker.KindCluster, true
-	h.probe, err = h.target.ProvideProbeImage(ctx, kindcluster.New(opts))
-	return ctx, err
+	h.probe, h.clients = tgt.ProbeImage, tgt.Clients
+	h.log.Info("target", "server", tgt.Clients.Server, "disposable", tgt.Disposable(), "why", tgt.Proof.Reason)
+	return ctx, nil
 }
 
-// markCluster records that bulkhead made this kind cluster.
-func (h *harness) markCluster(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-	clients, err := kube.Load(cfg.KubeconfigFile(), cfg.KubeContext())
-	if err != nil {
-		return ctx, err
-	}
-	h.madeByBulkhead = true
-	return ctx, target.MarkCluster(ctx, clients, h.target.ClusterName)
-}
-
-func (h *harness) installCNI(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-	if err := h.target.PreloadImagesInto(ctx, h.kind); err != nil {
-		return ctx, err
-	}
-	_, err := h.target.InstallCNI(ctx, cfg.KubeconfigFile(), "")
-	return ctx, err
-}
-
-func (h *harness) provideProbeImage(ctx context.Context, _ *envconf.Config) (context.Context, error) {
-	ref, err := h.target.ProvideProbeImage(ctx, h.kind)
-	h.probe = ref
-	return ctx, err
-}
-
-func (h *harness) startSession(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-	clients, err := kube.Load(cfg.KubeconfigFile(), cfg.KubeContext())
-	if err != nil {
-		return ctx, err
-	}
-	h.clients = clients
+func (h *harness) startSession(ctx context.Context, _ *envconf.Config) (context.Context, error) {
 	ver, commit := bulkhead.Version()
 	s, err := session.New(session.Options{
-		Clients:        clients,
+		Clients:        h.clients,
 		ProbeImage:     h.probe,
-		Disposable:     h.madeByBulkhead,
-		CleanLeftovers: h.kind != nil,
+		Disposable:     h.tgt.Disposable(),
+		CleanLeftovers: h.tgt.Owned(),
 		Timing:         h.timing,
 		Log:            h.log,
 		Frontend:       "go test",
 		Build:          reports.Build{Version: ver, Commit: commit},
+		Cluster:        reports.Cluster{Context: h.tgt.Context},
+		// Every check's real creates are compared with its declared
+		// footprint; finish fails the run on any it does not declare.
+		Audit: true,
 	})
 	if err != nil {
 		return ctx, err
 	}
 	h.session = s
+	interrupt.FromContext(ctx).OnForce("run "+s.RunID(), s.Abort)
 	h.log.Info("run", "id", s.RunID())
 	return ctx, s.Start(ctx)
 }
@@ -168,6 +111,9 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 		defer close(h.finished)
 		ctx := context.WithoutCancel(ctx)
 		if h.session != nil {
+			if err := h.auditResult(); err != nil {
+				errs = append(errs, err)
+			}
 			if res := h.session.Results(); len(res.Checks) > 0 {
 				if err := h.writeReports(res); err != nil {
 					errs = append(errs, err)
@@ -177,7 +123,7 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 				errs = append(errs, err)
 			}
 		}
-		if err := h.destroyCluster(ctx); err != nil {
+		if err := h.tgt.Release(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	})
@@ -189,15 +135,25 @@ func (h *harness) finish(ctx context.Context, _ *envconf.Config) (context.Contex
 	return ctx, err
 }
 
-func (h *harness) destroyCluster(ctx context.Context) error {
-	if h.kind == nil || !h.kind.Created() || h.target.KeepCluster {
-		if h.kind != nil && h.target.KeepCluster {
-			h.log.Info("keeping kind cluster (--keep-cluster)", "name", h.target.ClusterName)
-		}
-		return nil
+// auditResult fails the run when a check created what its footprint does
+// not declare, or when checks that declare creates ran and the audit saw
+// none (it would be blind, proving nothing).
+func (h *harness) auditResult() error {
+	if u := h.session.Undeclared(); len(u) > 0 {
+		return fmt.Errorf("checks created objects their footprint does not declare:\n  %s", strings.Join(u, "\n  "))
 	}
-	h.log.Info("deleting kind cluster", "name", h.target.ClusterName)
-	return h.kind.Destroy(ctx)
+	var creating []string
+	for _, r := range h.session.Results().Checks {
+		if c, ok := all.Registry().Get(r.ID); ok && c.InTenantNamespaces() && r.Verdict != reports.Skipped {
+			creating = append(creating, c.ID)
+		}
+	}
+	n := h.session.Audited()
+	if len(creating) > 0 && n == 0 {
+		return fmt.Errorf("footprint audit saw no create while %v, which create objects in tenant namespaces, ran", creating)
+	}
+	h.log.Info("footprint audit: every create of a check was declared", "creates", n, "checks creating in tenant namespaces", creating)
+	return nil
 }
 
 func (h *harness) writeReports(res *reports.Results) error {
@@ -217,24 +173,16 @@ func (h *harness) writeReports(res *reports.Results) error {
 	return nil
 }
 
-// cleanupOnSignal makes Ctrl-C (SIGINT) and SIGTERM leave nothing behind:
-// the run's context is cancelled so in-flight work stops, Finish runs
-// (reports, namespaces, cluster), and the process exits. If Finish has not
-// completed within a minute, or a second signal arrives, the clean-up runs
-// here directly.
-func (h *harness) cleanupOnSignal(cancel context.CancelFunc) {
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sig
-		h.log.Warn("interrupted: cleaning up before exit", "signal", s.String())
-		cancel()
-		select {
-		case <-h.finished:
-		case <-sig:
-		case <-time.After(time.Minute):
-		}
-		_, _ = h.finish(context.Background(), nil)
-		os.Exit(130)
-	}()
+// afterInterrupt runs after the first signal (interrupt.Notify cancelled
+// the run's context, so in-flight work stops and Finish runs): if Finish
+// has not completed within a minute, the clean-up runs here directly, and
+// the process exits. A second signal meanwhile does the fast undo and
+// exits; a third exits at once.
+func (h *harness) afterInterrupt() {
+	select {
+	case <-h.finished:
+	case <-time.After(time.Minute):
+	}
+	_, _ = h.finish(context.Background(), nil)
+	os.Exit(130)
 }

@@ -23,7 +23,8 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 )
 
 var (
@@ -33,34 +34,25 @@ var (
 
 func TestMain(m *testing.M) {
 	h = newHarness()
-	h.registerFlags(flag.CommandLine)
+	// The flags `bulkhead run` takes too, registered by the same function.
+	h.target.RegisterFlags(flag.CommandLine, &h.timing)
 	cfg, err := envconf.NewFromFlags()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// Ctrl-C, SIGTERM and SIGHUP alike, as in the CLI (internal/interrupt).
+	ctx, sig := interrupt.Notify(context.Background(), interrupt.Options{Out: os.Stderr, ExitCode: 130, AfterFirst: h.afterInterrupt})
 	testenv, err = env.NewWithContext(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", err)
 		os.Exit(2)
 	}
 	h.target.Kubeconfig, h.target.Context = cfg.KubeconfigFile(), cfg.KubeContext()
-	if h.existingCluster() {
-		testenv.Setup(h.useExistingCluster)
-	} else {
-		h.newKindCluster()
-		testenv.Setup(
-			envfuncs.CreateCluster(h.kind, h.target.ClusterName),
-			h.installCNI,
-			h.markCluster,
-			h.provideProbeImage,
-		)
-	}
-	testenv.Setup(h.startSession)
+	testenv.Setup(h.prepare, h.startSession)
 	testenv.Finish(h.finish)
-	h.cleanupOnSignal(cancel)
 	code := testenv.Run(m)
+	sig.Stop()
 	if code == 0 && h.finishErr != nil {
 		fmt.Fprintf(os.Stderr, "bulkhead suites: %v\n", h.finishErr)
 		code = 1

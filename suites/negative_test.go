@@ -20,8 +20,9 @@ import (
 // labelled area, type=negative-control and check=<ID> for every check the
 // fault is about, so --labels check=NET-001 keeps them. Setup injects the
 // fault (it returns once the fault is in effect) and registers its undo;
-// an assessment per expectation runs the check afresh and asserts its
-// verdict and what it names.
+// an assessment per expectation runs the check on the fault's own env
+// (probed afresh, once per fault) and asserts its verdict and what it
+// names.
 func negativeFeatures(area checks.Area, ncs []checks.NegativeControl) []types.Feature {
 	reg := all.Registry()
 	var out []types.Feature
@@ -32,7 +33,12 @@ func negativeFeatures(area checks.Area, ncs []checks.NegativeControl) []types.Fe
 		for _, e := range nc.Expect {
 			f = f.WithLabel(labelCheck, e.Check)
 		}
+		// One env for the fault: its checks probe the fault afresh, once
+		// (checks sharing a probing, like the network matrix, share it here
+		// too), not once per expectation.
+		var env *checks.Env
 		f = f.Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			env = checks.NegativeEnv(h.session.Env())
 			restore, err := nc.Inject(ctx, h.session.Env())
 			if restore != nil {
 				t.Cleanup(func() {
@@ -48,7 +54,6 @@ func negativeFeatures(area checks.Area, ncs []checks.NegativeControl) []types.Fe
 				panic("negative control " + nc.Fault + " expects unknown check " + e.Check)
 			}
 			f = f.Assess(c.ID+" "+e.Want().Word()+" under the fault", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-				env := checks.NegativeEnv(h.session.Env())
 				res := checks.Execute(ctx, c, env)
 				t.Logf("%s under %q: %s: %.800s", res.ID, nc.Fault, res.Verdict, res.Reason)
 				require.Equal(t, e.Want(), res.Verdict, res.Reason)

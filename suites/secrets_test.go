@@ -9,19 +9,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
-	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/secrets"
 	"github.com/bulkhead-k8s/bulkhead/reports"
@@ -33,51 +31,9 @@ const typeSelfCheck = "self-check"
 
 func TestSecrets(t *testing.T) {
 	feats := checkFeatures(secrets.Checks())
-	feats = append(feats, negativeClusterWideListSecrets(), noCanaryValueAnywhere())
+	feats = append(feats, negativeFeatures(checks.Secrets, secrets.NegativeControls())...)
+	feats = append(feats, noCanaryValueAnywhere())
 	testenv.Test(t, feats...)
-}
-
-// negativeClusterWideListSecrets grants tenant a's group and probe
-// ServiceAccount "list secrets" in every namespace. The secrets read check
-// must fail naming list secrets (cluster-wide, and in b's namespace) with
-// b's canary value returned, and nothing else; the cross-namespace check
-// must fail naming list secrets too.
-func negativeClusterWideListSecrets() types.Feature {
-	return negativeControl(checks.Secrets, "tenant a may list Secrets cluster-wide").
-		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			nsA := namespaceOf(t, fixtures.TenantA)
-			objs, err := fixtures.RenderRBACLeakCluster(leakSpec(nsA, "", "bulkhead-"+h.session.RunID()+"-negative-list-secrets"))
-			require.NoError(t, err)
-			injectRBAC(ctx, t, objs, authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets"})
-			return ctx
-		}).
-		Assess("the secrets and cross-namespace checks fail naming list secrets", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			nsB := namespaceOf(t, fixtures.TenantB)
-			env := negativeEnv()
-
-			read := failsUnderFault(ctx, t, secrets.Checks(), secrets.IDRead, env)
-			assert.Contains(t, read.Reason, "list secrets")
-			leaks := leakedMethods(read)
-			assert.Equal(t, []string{"list secrets"}, methodNames(leaks), "only list leaks: get and watch stay denied")
-			var clusterWide, returned bool
-			for _, o := range leaks["list secrets"] {
-				assert.Equal(t, fixtures.TenantA, o.Actor.Tenant)
-				clusterWide = clusterWide || strings.Contains(o.Method, "all namespaces")
-				returned = returned || strings.Contains(o.Observed, "canary value returned")
-			}
-			assert.True(t, clusterWide, "listing across all namespaces leaks")
-			assert.True(t, returned, "b's canary came back to a")
-
-			cross := failsUnderFault(ctx, t, rbac.Checks(), rbac.IDCrossNamespace, env)
-			assert.Equal(t, []string{"list secrets"}, methodNames(leakedMethods(cross)))
-			namespaces := map[string]bool{}
-			for _, o := range leakedMethods(cross)["list secrets"] {
-				namespaces[o.Target.Namespace] = true
-			}
-			assert.True(t, namespaces[nsB], "list secrets leaks in tenant b's namespace")
-			assert.True(t, namespaces[namespaceOf(t, fixtures.TenantControl)], "and in every other namespace")
-			return ctx
-		}).Feature()
 }
 
 // noCanaryValueAnywhere runs every API check on a fresh sweep whose log is
@@ -117,7 +73,7 @@ func noCanaryValueAnywhere() types.Feature {
 				assert.Equal(t, reports.Pass, res.Verdict, "%s: %s", res.ID, res.Reason)
 				results = append(results, res)
 			}
-			sweep, err := rbac.Shared(ctx, env)
+			sweep, err := apisweep.Shared(ctx, env)
 			require.NoError(t, err)
 			values := sweep.CanaryValues()
 			require.NotEmpty(t, values, "the sweep planted canaries")
@@ -143,7 +99,7 @@ func noCanaryValueAnywhere() types.Feature {
 			// features ran), against the run's canaries.
 			runRes := h.session.Results()
 			scanResults(t, &scan, "run results", runRes.Checks)
-			runSweep, err := rbac.Shared(ctx, h.session.Env())
+			runSweep, err := apisweep.Shared(ctx, h.session.Env())
 			require.NoError(t, err)
 			for i, out := range runSweep.ProbeOutputs() {
 				scan.add(fmt.Sprintf("run probe output %d", i), out)

@@ -16,11 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -43,14 +42,14 @@ func (e *exitError) Unwrap() error { return e.err }
 func cannot(err error) error { return &exitError{code: exitCannot, err: err} }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// The first Ctrl-C cancels the run, which then cleans up; a second
-		// one gets Go's default behaviour and ends the process at once.
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(execute(ctx, os.Args[1:]))
+	// Ctrl-C, SIGTERM and SIGHUP alike: the first cancels the run, which
+	// then cleans up thoroughly; a second starts the deletion of everything
+	// labelled with the run (the undos run registers) and exits; a third
+	// exits at once.
+	ctx, sig := interrupt.Notify(context.Background(), interrupt.Options{Out: os.Stderr, ExitCode: exitCannot})
+	code := execute(ctx, os.Args[1:])
+	sig.Stop()
+	os.Exit(code)
 }
 
 // execute runs the CLI with args and returns the exit code.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -27,8 +29,9 @@ type reportOptions struct {
 	now     func() time.Time
 }
 
-func (r *reportOptions) addFlags(f *pflag.FlagSet, t *target.Config) {
-	f.StringVar(&r.dir, "report-dir", t.ReportDir, "directory for reports; a run writes into <dir>/<run-id>/ (env "+target.EnvReportDir+"; default _reports)")
+// addFlags adds the report flags; --report-dir is one of the flags the
+// suites share (target.Config.RegisterFlags).
+func (r *reportOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&r.formats, "format", nil, "report formats (default: all): "+formatList())
 	f.StringVar(&r.waiverFile, "waivers", "", "waiver file: failures it covers (until their expiry) are reported as waived")
 	f.StringVar(&r.baseline, "baseline", "", "results.json of an earlier run to compare with")
@@ -144,7 +147,11 @@ Reports go to --report-dir/<run-id>/ (default _reports).`,
 			return r.finish(res, newProgress(cmd.ErrOrStderr()), cmd.OutOrStdout())
 		},
 	}
-	var t target.Config
-	r.addFlags(cmd.Flags(), &t)
+	t := target.FromEnv(os.Getenv)
+	dir := flag.NewFlagSet("report", flag.ContinueOnError)
+	t.RegisterReportDir(dir)
+	cmd.Flags().AddGoFlagSet(dir)
+	r.addFlags(cmd.Flags())
+	cmd.PreRun = func(*cobra.Command, []string) { r.dir = t.ReportDir }
 	return cmd
 }

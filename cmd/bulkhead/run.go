@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,17 +12,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/bulkhead-k8s/bulkhead"
+	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
+	"github.com/bulkhead-k8s/bulkhead/internal/interrupt"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/internal/preflight"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
@@ -35,7 +36,6 @@ const EnvYes = "BULKHEAD_YES"
 type runOptions struct {
 	target     target.Config
 	timing     checks.Timing
-	allow      checks.Allowances
 	configFile string
 	areas      []string
 	profile    string
@@ -45,7 +45,9 @@ type runOptions struct {
 	yes        bool
 	verbose    bool
 	quiet      bool
+	dryRun     bool
 	runID      string
+	allow      checks.Allowances
 }
 
 func newRunCommand() *cobra.Command {
@@ -54,18 +56,57 @@ func newRunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the isolation checks against a cluster and write reports",
-		Long: `Run the isolation checks against a cluster and write reports.
+		Long:  runHelp + "\n" + footprintText(all.Registry().All()) + runHelpEnd,
+		Example: `  bulkhead run --kind
+  bulkhead run --context staging --config tenants.yaml --dry-run
+  bulkhead run --context staging --config tenants.yaml --probe-image registry.example.com/bulkhead/probe:v0.1.0 --yes
+  bulkhead run --kind --areas network,rbac --profile quick
+  bulkhead run --context prod --config tenants.yaml --labels mtb=MTB-PL1-BC-NI-1 --waivers waivers.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin())
+		},
+	}
+	f := cmd.Flags()
+	t := &o.target
+	f.StringVar(&t.Kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG or ~/.kube/config when --context is given)")
+	f.StringVar(&t.Context, "context", "", "kubeconfig context of an existing cluster")
+	f.BoolVar(&t.Kind, "kind", false, "create a disposable kind cluster with Cilium for this run")
+	// The flags the e2e suites take too, registered once for both.
+	shared := flag.NewFlagSet("bulkhead", flag.ContinueOnError)
+	t.RegisterFlags(shared, &o.timing)
+	f.AddGoFlagSet(shared)
+	f.StringVar(&o.configFile, "config", "", "tenant config file (bring your own tenants); schema above")
+	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity, exposure)")
+	f.StringVar(&o.profile, "profile", checks.ProfileFull, "quick (leave out slow checks) or full")
+	f.StringVar(&o.labels, "labels", "", "only checks with these labels, e.g. area=network,mtb=MTB-PL1-BC-NI-1")
+	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels, e.g. check=QUOTA-001")
+	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print what the run would create in which namespace, for how long and what turns it off, reading the cluster only; create nothing")
+	f.BoolVar(&o.allow.QuotaFill, "allow-quota-fill", false, "on your tenants (--config), let the quota checks fill each real quota to its bound for a few seconds; by default counts are proven in a bulkhead-owned copy of the quota and the tenants' headroom is never consumed (bulkhead's own tenants are always filled)")
+	f.BoolVar(&o.allow.NoNodePorts, "no-node-ports", false, "EXP-004 publishes no NodePort (by default one in bulkhead's control namespace, answering only this run's token, for the seconds its probe takes); node ports are then not evaluated")
+	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster that is not a kind cluster bulkhead created (env "+EnvYes+")")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
+	o.reportOpts.addFlags(f)
+	return cmd
+}
+
+const runHelp = `Run the isolation checks against a cluster and write reports.
 
 Target (one of):
   --kind                       create a disposable kind cluster with Cilium (deleted
                                afterwards unless --keep-cluster); needs Docker
   --kubeconfig/--context       an existing cluster; bulkhead shows the API server and
-                               asks before touching it (--yes in scripts)
+                               asks before touching it (--yes in scripts), unless it
+                               proves the cluster is a kind cluster it created: the
+                               marker ConfigMap names a kind cluster in the local
+                               Docker engine whose endpoint and CA the kubeconfig uses
 
 Tenants:
   without --config             bulkhead creates reference tenants a and b for this run
-  --config tenants.yaml        your tenants (below); bulkhead adds only labelled probe
-                               pods to their namespaces
+  --config tenants.yaml        your tenants (below); what bulkhead adds to their
+                               namespaces is listed under "In tenant namespaces"
   either way                   bulkhead also creates its own "control" namespace (no
                                policy: the positive control) and "sentinel" namespace
                                (its default-deny policy: tells a CNI that ignores
@@ -94,51 +135,25 @@ Tenant config (--config):
     services: false                            # also create a Service per probe pod
     imagePullSecret: ""                        # a pull secret present in every tenant namespace
   Traffic within a tenant (across its namespaces) is expected to work, between tenants
-  to be blocked, unless allowedTo says otherwise. Unknown fields are errors.
+  to be blocked, unless allowedTo says otherwise.
+  The file is YAML 1.2: y, n, yes, no, on, off are plain strings (namespaces: [x, y, z]
+  names x, y and z). Where a name or value is expected, a plain true/false, null/~ or
+  number (0123, 1e3, 0x1f) is an error: quote it (namespaces: ["0123"]). Unknown fields
+  are errors; every error names file:line:column and the field.
+`
 
+const runHelpEnd = `
 Everything bulkhead creates carries the labels app.kubernetes.io/managed-by=bulkhead
-and bulkhead.dev/run=<run-id> and is removed at the end, on failure and on Ctrl-C.
+and bulkhead.dev/run=<run-id>. A run holds a Lease (bulkhead-run) in its control
+namespace while it runs. Ctrl-C, SIGTERM and SIGHUP stop the run, which then removes
+everything carrying its labels and waits until it is gone; a second signal starts
+the deletion of all of it at once and exits; a third exits at once. ` + "`bulkhead cleanup`" + `
+removes runs left behind (killed, their Lease expired), never a live one.
 
 Exit codes: 0 PASS (every selected check passed or was waived), 1 FAIL (a check
 failed), 2 ERROR (bulkhead or a check could not run, or the run was interrupted),
 3 INCOMPLETE (nothing failed, but a selected check was not evaluated or not
-proven). Leave checks out with --areas/--skip-labels where they do not apply.`,
-		Example: `  bulkhead run --kind
-  bulkhead run --context staging --config tenants.yaml --probe-image registry.example.com/bulkhead/probe:v0.1.0 --yes
-  bulkhead run --kind --areas network,rbac --profile quick
-  bulkhead run --context prod --config tenants.yaml --labels mtb=MTB-PL1-BC-NI-1 --waivers waivers.yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin())
-		},
-	}
-	f := cmd.Flags()
-	t := &o.target
-	f.StringVar(&t.Kubeconfig, "kubeconfig", "", "kubeconfig of an existing cluster (default: $KUBECONFIG or ~/.kube/config when --context is given)")
-	f.StringVar(&t.Context, "context", "", "kubeconfig context of an existing cluster")
-	f.BoolVar(&t.Kind, "kind", false, "create a disposable kind cluster with Cilium for this run")
-	f.StringVar(&t.ClusterName, "cluster-name", t.ClusterName, "kind cluster name (env "+target.EnvClusterName+")")
-	f.BoolVar(&t.KeepCluster, "keep-cluster", t.KeepCluster, "reuse the kind cluster if it exists and keep it afterwards (env "+target.EnvKeepCluster+")")
-	f.StringVar(&t.NodeImage, "kind-node-image", t.NodeImage, "kind node image (env "+kindcluster.EnvNodeImage+")")
-	f.StringVar(&t.CiliumChart, "cilium-chart", t.CiliumChart, "Cilium chart: directory, .tgz, oci:// or REPO_URL/CHART (env BULKHEAD_CILIUM_CHART)")
-	f.StringSliceVar(&t.CiliumValues, "cilium-values", t.CiliumValues, "extra Cilium values files (env BULKHEAD_CILIUM_VALUES, space-separated)")
-	f.StringSliceVar(&t.PreloadImages, "preload-images", t.PreloadImages, "images to side-load from the local Docker engine into kind (env "+kindcluster.EnvPreloadImages+")")
-	f.StringVar(&t.ProbeImage, "probe-image", t.ProbeImage, "probe image the cluster can pull (env "+target.EnvProbeImage+"); built and side-loaded on kind clusters bulkhead made")
-	f.StringVar(&o.configFile, "config", "", "tenant config file (bring your own tenants); schema above")
-	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity, exposure)")
-	f.StringVar(&o.profile, "profile", checks.ProfileFull, "quick (leave out slow checks) or full")
-	f.StringVar(&o.labels, "labels", "", "only checks with these labels, e.g. area=network,mtb=MTB-PL1-BC-NI-1")
-	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels")
-	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
-	f.DurationVar(&o.timing.ConnectTimeout, "connect-timeout", o.timing.ConnectTimeout, "per-probe connect timeout inside pods")
-	f.DurationVar(&o.timing.Enforcement, "enforcement-timeout", o.timing.Enforcement, "how long to re-probe paths that do not yet match (policy enforcement delay)")
-	f.BoolVar(&o.allow.NoNodePorts, "no-node-ports", false, "EXP-004 publishes no NodePort (by default one, answering only bulkhead's token, for the seconds its probe takes); node ports are then not evaluated")
-	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster bulkhead did not create (env "+EnvYes+")")
-	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
-	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")
-	o.reportOpts.addFlags(f, t)
-	return cmd
-}
+proven). Leave checks out with --areas/--skip-labels where they do not apply.`
 
 func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader) error {
 	prog := newProgress(stderr)
@@ -150,6 +165,7 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	}
 	log := slog.New(&progressHandler{p: prog, level: level})
 	o.target.Log = log
+	o.reportOpts.dir = o.target.ReportDir
 
 	// Everything that can be wrong with the input is found before the
 	// cluster is touched.
@@ -169,42 +185,57 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	if err != nil {
 		return cannot(err)
 	}
+	if o.dryRun {
+		return o.plan(ctx, stdout, selected, byo)
+	}
 
-	tgt, err := o.prepareTarget(ctx, prog, stdin)
+	sig := interrupt.FromContext(ctx)
+	o.target.Confirm = func(_ context.Context, t *target.Target) error {
+		return confirm(o.yes, stdin, prog, t.Clients, fmt.Sprintf("This cluster is not a kind cluster bulkhead created (%s).\nbulkhead will create what `bulkhead run --dry-run` lists and remove it afterwards.\nProceed", t.Proof.Reason))
+	}
+	tgt, err := target.Prepare(ctx, &o.target)
 	if tgt != nil {
-		defer tgt.release(context.WithoutCancel(ctx), prog)
+		defer func() {
+			if err := tgt.Release(context.WithoutCancel(ctx)); err != nil {
+				prog.Line("%v", err)
+			}
+		}()
+		if tgt.Created() && !o.target.KeepCluster {
+			defer sig.OnForce("kind cluster "+tgt.KindCluster, tgt.Release)()
+		}
 	}
 	if err != nil {
 		return cannot(err)
 	}
-	if missing, err := preflightCheck(ctx, tgt.clients); err != nil {
+	if missing, err := preflightCheck(ctx, tgt.Clients); err != nil {
 		return cannot(err)
 	} else if len(missing) > 0 {
 		return cannot(fmt.Errorf("the identity in use lacks permissions bulkhead needs (grant the ClusterRole in fixtures/rbac/bulkhead-runner.yaml):\n  %s", strings.Join(missing, "\n  ")))
 	}
 
-	ver, commit := bulkhead.Version()
-	s, err := session.New(session.Options{
-		Clients: tgt.clients, RunID: o.runID, ProbeImage: tgt.probeImage,
-		Disposable: tgt.madeByBulkhead, CleanLeftovers: tgt.kind != nil,
-		BYO: byo, Timing: o.timing, Allow: o.allow, Log: log, Frontend: "bulkhead run",
-		Build:   reports.Build{Version: ver, Commit: commit},
-		Cluster: reports.Cluster{Context: tgt.context},
-	})
+	s, err := session.New(o.sessionOptions(tgt.Clients, tgt.ProbeImage, tgt.Disposable(), tgt.Owned(), tgt.Context, byo, log))
 	if err != nil {
 		return cannot(err)
+	}
+	// A second signal deletes everything labelled with the run at once.
+	defer sig.OnForce("run "+s.RunID(), s.Abort)()
+	if tgt.Disposable() && tgt.KindCluster != "" {
+		defer sig.OnForce("metadata decoy of run "+s.RunID(), func(ctx context.Context) error {
+			_, err := decoy.CleanupLeftovers(ctx, decoy.LeftoverOptions{RunID: s.RunID(), KindCluster: tgt.KindCluster})
+			return err
+		})()
 	}
 	// Clean up however the run ends: success, failure, error or Ctrl-C.
 	defer func() {
 		prog.Line("cleaning up run %s ...", s.RunID())
 		cctx := context.WithoutCancel(ctx)
 		if err := s.Close(cctx); err != nil {
-			prog.Line("clean-up incomplete: %v (bulkhead cleanup removes leftovers)", err)
+			prog.Line("clean-up incomplete: %v (bulkhead cleanup removes leftovers once the run's Lease expires)", err)
 		}
 		// The metadata check removes its decoy itself; this is the backstop
 		// for a run interrupted at the wrong moment.
-		if tgt.kindName != "" {
-			if _, err := decoy.CleanupLeftovers(cctx, decoy.LeftoverOptions{RunID: s.RunID(), KindCluster: tgt.kindName}); err != nil {
+		if tgt.Disposable() && tgt.KindCluster != "" {
+			if _, err := decoy.CleanupLeftovers(cctx, decoy.LeftoverOptions{RunID: s.RunID(), KindCluster: tgt.KindCluster}); err != nil {
 				prog.Line("metadata decoy clean-up incomplete: %v (bulkhead cleanup removes leftovers)", err)
 			}
 		}
@@ -239,6 +270,54 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 	return cannot(err)
 }
 
+func (o *runOptions) sessionOptions(c *kube.Clients, probe string, disposable, owned bool, kubeContext string, byo *config.File, log *slog.Logger) session.Options {
+	ver, commit := bulkhead.Version()
+	return session.Options{
+		Clients: c, RunID: o.runID, ProbeImage: probe,
+		Disposable: disposable, CleanLeftovers: owned,
+		BYO: byo, Timing: o.timing, Allow: o.allow, Log: log, Frontend: "bulkhead run",
+		Build:   reports.Build{Version: ver, Commit: commit},
+		Cluster: reports.Cluster{Context: kubeContext},
+	}
+}
+
+// plan prints what the run would create, reading the cluster only: no
+// namespace, pod or Lease is created, not even as a server-side dry-run.
+func (o *runOptions) plan(ctx context.Context, stdout io.Writer, selected []checks.Check, byo *config.File) error {
+	if o.runID == "" {
+		o.runID = fixtures.NewRunID()
+	}
+	probe := o.target.ProbeImage
+	if probe == "" {
+		probe = "(probe image)"
+	}
+	if o.target.Kind {
+		if byo != nil {
+			return cannot(errors.New("--config names namespaces of an existing cluster, and --kind makes a new one: plan against the cluster with --kubeconfig/--context"))
+		}
+		p, err := session.MakePlan(ctx, o.sessionOptions(nil, probe, true, true, "", nil, o.target.Logger()))
+		if err != nil {
+			return cannot(err)
+		}
+		printPlan(stdout, p, selected, "a new kind cluster "+o.target.ClusterName, target.Proof{Disposable: true, Reason: "created for this run"})
+		return nil
+	}
+	c, err := kube.Load(o.target.Kubeconfig, o.target.Context)
+	if err != nil {
+		return cannot(err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		return cannot(err)
+	}
+	proof := target.ProveDisposable(ctx, c)
+	p, err := session.MakePlan(ctx, o.sessionOptions(c, probe, proof.Disposable, false, c.Context, byo, o.target.Logger()))
+	if err != nil {
+		return cannot(err)
+	}
+	printPlan(stdout, p, selected, fmt.Sprintf("%s (context %q)", c.Server, c.Context), proof)
+	return nil
+}
+
 // validate checks flags and reads the tenant config.
 func (o *runOptions) validate() (checks.Selection, *config.File, error) {
 	sel := checks.Selection{Areas: o.areas, Profile: o.profile}
@@ -256,8 +335,8 @@ func (o *runOptions) validate() (checks.Selection, *config.File, error) {
 	if !t.Kind && t.Kubeconfig == "" && t.Context == "" {
 		return sel, nil, target.ErrNoTarget
 	}
-	if o.timing.ConnectTimeout <= 0 || o.timing.Enforcement < 0 {
-		return sel, nil, errors.New("--connect-timeout must be positive and --enforcement-timeout not negative")
+	if o.timing.ConnectTimeout <= 0 || o.timing.Enforcement < 0 || o.timing.Rounds < 1 {
+		return sel, nil, errors.New("--connect-timeout must be positive, --enforcement-timeout not negative and --rounds at least 1")
 	}
 	var byo *config.File
 	if o.configFile != "" {
@@ -285,71 +364,9 @@ func selectionRecord(o *runOptions, sel checks.Selection) map[string]string {
 	return rec
 }
 
-// runTarget is the cluster a run works against and what it owns there.
-type runTarget struct {
-	clients        *kube.Clients
-	context        string
-	probeImage     string
-	madeByBulkhead bool
-	// kindName is the kind cluster's name when bulkhead made it.
-	kindName string
-	kind     *kindcluster.Cluster
-	keep     bool
-}
-
-// release deletes a kind cluster this run created (unless asked to keep it).
-func (t *runTarget) release(ctx context.Context, prog *progress) {
-	if t.kind == nil || !t.kind.Created() || t.keep {
-		if t.kind != nil && t.keep {
-			prog.Line("keeping kind cluster %s (--keep-cluster)", t.kind.Name())
-		}
-		return
-	}
-	prog.Line("deleting kind cluster %s ...", t.kind.Name())
-	if err := t.kind.Destroy(ctx); err != nil {
-		prog.Line("could not delete kind cluster %s: %v", t.kind.Name(), err)
-	}
-}
-
-// prepareTarget creates the disposable cluster, or connects to the given
-// one and confirms with the user before touching it.
-func (o *runOptions) prepareTarget(ctx context.Context, prog *progress, stdin io.Reader) (*runTarget, error) {
-	t := &o.target
-	if t.Kind {
-		return o.prepareKind(ctx, prog)
-	}
-	clients, err := kube.Load(t.Kubeconfig, t.Context)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := clients.Ping(ctx); err != nil {
-		return nil, err
-	}
-	rt := &runTarget{clients: clients, context: clients.Context}
-	marker, made := target.ReadMarker(ctx, clients)
-	rt.madeByBulkhead, rt.kindName = made, marker.KindCluster
-	prog.Line("target: %s (context %q)%s", clients.Server, clients.Context, map[bool]string{true: ", a kind cluster bulkhead created", false: ""}[made])
-	if !made {
-		if err := confirm(o.yes, stdin, prog, clients); err != nil {
-			return nil, err
-		}
-	}
-	rt.probeImage = t.ProbeImage
-	if rt.probeImage == "" {
-		if !made || marker.KindCluster == "" {
-			return nil, errors.New("pass --probe-image with a probe image this cluster can pull (`bulkhead probe-image --push REF` builds and pushes one)")
-		}
-		opts := t.KindOptions()
-		opts.Name, opts.Reuse = marker.KindCluster, true
-		if rt.probeImage, err = t.ProvideProbeImage(ctx, kindcluster.New(opts)); err != nil {
-			return nil, err
-		}
-	}
-	return rt, nil
-}
-
-// confirm asks before touching a cluster bulkhead did not create.
-func confirm(yes bool, stdin io.Reader, prog *progress, c *kube.Clients) error {
+// confirm asks question (ending in "Proceed", say) about the cluster of c
+// and wants a yes; --yes answers it in advance.
+func confirm(yes bool, stdin io.Reader, prog *progress, c *kube.Clients, question string) error {
 	if yes {
 		return nil
 	}
@@ -357,50 +374,14 @@ func confirm(yes bool, stdin io.Reader, prog *progress, c *kube.Clients) error {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return fmt.Errorf("refusing to touch %s (context %q) without confirmation: pass --yes (or %s=1) when not running interactively", c.Server, c.Context, EnvYes)
 	}
-	prog.Line("bulkhead will create labelled namespaces and probe pods in this cluster and remove them afterwards.")
-	fmt.Fprintf(prog.w, "Proceed against %s? [y/N] ", c.Server)
+	prog.Line("cluster %s (context %q)", c.Server, c.Context)
+	fmt.Fprintf(prog.w, "%s against %s? [y/N] ", question, c.Server)
 	answer, _ := bufio.NewReader(stdin).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return nil
 	}
 	return errors.New("not confirmed")
-}
-
-// prepareKind creates (or reuses) the disposable kind cluster with Cilium
-// and side-loads a probe image.
-func (o *runOptions) prepareKind(ctx context.Context, prog *progress) (*runTarget, error) {
-	t := &o.target
-	kc := kindcluster.New(t.KindOptions())
-	rt := &runTarget{kind: kc, keep: t.KeepCluster, madeByBulkhead: true, kindName: t.ClusterName}
-	start := time.Now()
-	prog.Line("creating kind cluster %s (this takes a few minutes) ...", t.ClusterName)
-	kubeconfig, err := kc.Create(ctx)
-	if err != nil {
-		return rt, err
-	}
-	clients, err := kube.Load(kubeconfig, "")
-	if err != nil {
-		return rt, err
-	}
-	rt.clients, rt.context = clients, clients.Context
-	if err := kc.WaitForControlPlane(ctx, nil); err != nil {
-		return rt, err
-	}
-	if err := t.PreloadImagesInto(ctx, kc); err != nil {
-		return rt, err
-	}
-	if _, err := t.InstallCNI(ctx, kubeconfig, ""); err != nil {
-		return rt, err
-	}
-	if err := target.MarkCluster(ctx, clients, t.ClusterName); err != nil {
-		return rt, err
-	}
-	if rt.probeImage, err = t.ProvideProbeImage(ctx, kc); err != nil {
-		return rt, err
-	}
-	prog.Line("kind cluster %s ready in %s", t.ClusterName, time.Since(start).Round(time.Second))
-	return rt, nil
 }
 
 // preflightCheck returns the permissions of the runner ClusterRole the

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
@@ -89,18 +89,28 @@ func (a Actor) ReportActor() reports.Actor {
 // Decision is the API server's answer to "may this identity ...".
 type Decision struct {
 	Allowed bool
+	// Denied is set when an authorizer denied outright (not just "no
+	// opinion").
+	Denied bool
 	// Reason is the authorizer's reason, when it gave one.
 	Reason string
+	// EvaluationError is set when an authorizer could not decide.
+	EvaluationError string
 	// Err is set when the review itself failed: nothing is known.
 	Err error
 }
 
-// Model answers, for one run, who may try what. Decisions are cached.
+// Model answers, for one run, who may try what, and acts as the tenant's
+// identities. Decisions and clients are cached.
 type Model struct {
 	env *checks.Env
 
 	mu      sync.Mutex
 	reviews map[string]*review
+	http    map[string]*httpEntry
+
+	fastOnce sync.Once
+	fast     kubernetes.Interface
 }
 
 type review struct {
@@ -111,37 +121,14 @@ type review struct {
 // Of returns the run's model (one per env).
 func Of(env *checks.Env) *Model {
 	m, _ := checks.Memo(env, "actors/model", func() (*Model, error) {
-		return &Model{env: env, reviews: map[string]*review{}}, nil
+		return &Model{env: env, reviews: map[string]*review{}, http: map[string]*httpEntry{}}, nil
 	})
 	return m
 }
 
 // May asks whether id may exercise r in namespace ns.
 func (m *Model) May(ctx context.Context, id checks.Identity, ns string, r Right) Decision {
-	key := id.User + "\x00" + strings.Join(id.Groups, ",") + "\x00" + ns + "\x00" + r.String()
-	m.mu.Lock()
-	rv, ok := m.reviews[key]
-	if !ok {
-		rv = &review{}
-		m.reviews[key] = rv
-	}
-	m.mu.Unlock()
-	rv.once.Do(func() { rv.d = m.review(ctx, id, ns, r) })
-	return rv.d
-}
-
-func (m *Model) review(ctx context.Context, id checks.Identity, ns string, r Right) Decision {
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: id.User, Groups: id.Groups,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: r.Verb, Group: r.Group, Resource: r.Resource, Subresource: r.Subresource},
-	}}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	res, err := m.env.Kube.Core.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-	if err != nil {
-		return Decision{Err: fmt.Errorf("access review %s for %s in %s: %w", r, id, ns, err)}
-	}
-	return Decision{Allowed: res.Status.Allowed, Reason: res.Status.Reason}
+	return m.ask(ctx, InNamespace(id, ns, r))
 }
 
 // Able returns the actors of tenant t in namespace ns that hold every one

@@ -6,8 +6,10 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 )
 
-// subject finds who a 403 is about: RBAC words it `User "NAME" cannot ...`.
-var subject = regexp.MustCompile(`User "([^"]*)" cannot`)
+// subject finds who a 403 is about: the authorizer words it `User "NAME"
+// cannot ...`, RBAC's escalation prevention `user "NAME" (groups=[...]) is
+// attempting to grant ...`.
+var subject = regexp.MustCompile(`User "([^"]*)" cannot|user "([^"]*)" \(groups=`)
 
 // DeniedSubject returns the user a 403 message says was refused, or "".
 func DeniedSubject(msg string) string {
@@ -15,7 +17,7 @@ func DeniedSubject(msg string) string {
 	if m == nil {
 		return ""
 	}
-	return m[1]
+	return m[1] + m[2]
 }
 
 // DeniesIdentity reports whether a 403's message refuses id itself. A 403

@@ -46,6 +46,8 @@ type Check struct {
 	// check whose observations are themselves the positive case (e.g. "same
 	// tenant traffic works"). Empty means a passing control is required.
 	NoControl string
+	// Creates declares what the check puts into the cluster (footprint.go).
+	Creates []Footprint
 	// NoNegativeControl explains why no fault can make the check fail in
 	// the e2e suites (its area's NegativeControls has none for it). Empty
 	// means it must have a negative control; a unit test enforces it.
@@ -120,7 +122,7 @@ func Execute(ctx context.Context, c Check, env *Env) reports.CheckResult {
 	if j.Observations != nil {
 		res.Observations = j.Observations
 	}
-	res.Notes = out.Notes
+	res.Notes, res.NotEvaluated = out.Notes, out.NotEvaluated
 	res.Verdict, res.Reason = j.Verdict, j.Reason
 	if err := ctx.Err(); err != nil {
 		// A probe cut short by the interruption looks like a blocked path:

@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,6 +60,9 @@ func path(role reports.Role, ok bool, round int, keys ...string) reports.Observa
 	o.Round = round
 	if role == reports.RoleTest {
 		o.Needs = keys
+		if len(keys) > 0 {
+			o.Target.Name = keys[0] // one path per first key, across rounds
+		}
 	} else {
 		o.Proves = keys
 	}
@@ -84,7 +88,8 @@ func TestJudgeProvesEachPathInItsRound(t *testing.T) {
 	assert.Contains(t, j.Observations[1].Why, "not shown in round 2: b/p1 answers")
 	assert.Equal(t, reports.StatusUnproven, st(2), "its control failed: unproven, not failed")
 	assert.Equal(t, reports.StatusFail, st(6))
-	assert.Contains(t, j.Reason, "2 of 3 tested paths unproven")
+	assert.Contains(t, j.Reason, "1 of 3 tested paths unproven", "b/p1's path is proven in round 1, b/p2's in none")
+	assert.Contains(t, j.Reason, "1 round results unproven whose paths another round proved")
 	assert.Contains(t, j.Reason, "failed positive controls (1)")
 	assert.NotContains(t, j.Reason, "not as expected", "nothing leaked")
 
@@ -94,6 +99,48 @@ func TestJudgeProvesEachPathInItsRound(t *testing.T) {
 	}})
 	assert.Equal(t, reports.Fail, j.Verdict, "a leak needs no proof")
 	assert.Equal(t, reports.StatusFail, j.Observations[2].Status)
+}
+
+func TestJudgeAPathProvenInOneRoundIsProven(t *testing.T) {
+	c := Check{ID: "X-1"}
+	flaky := []reports.Observation{
+		// b/p1's path: proven in rounds 1 and 3; in round 2 b/p1 did not
+		// answer (a DNS flake, a busy node).
+		path(reports.RoleTest, true, 1, "b/p1 answers"), path(reports.RoleControl, true, 1, "b/p1 answers"),
+		path(reports.RoleTest, true, 2, "b/p1 answers"), path(reports.RoleControl, false, 2, "b/p1 answers"),
+		path(reports.RoleTest, true, 3, "b/p1 answers"), path(reports.RoleControl, true, 3, "b/p1 answers"),
+	}
+	j := Judge(c, Outcome{Observations: flaky})
+	assert.Equal(t, reports.Pass, j.Verdict, j.Reason)
+	assert.Equal(t, reports.StatusUnproven, j.Observations[2].Status, "the round itself stays unproven in the evidence")
+	assert.Contains(t, j.Reason, "1 round results unproven whose paths another round proved")
+
+	// The same path leaking in round 3 fails, whatever round 1 proved.
+	leak := slices.Clone(flaky)
+	leak[4] = path(reports.RoleTest, false, 3, "b/p1 answers")
+	assert.Equal(t, reports.Fail, Judge(c, Outcome{Observations: leak}).Verdict)
+
+	// Proven in no round: unproven.
+	none := []reports.Observation{
+		path(reports.RoleTest, true, 1, "b/p1 answers"), path(reports.RoleControl, false, 1, "b/p1 answers"),
+		path(reports.RoleTest, true, 2, "b/p1 answers"), path(reports.RoleControl, false, 2, "b/p1 answers"),
+	}
+	assert.Equal(t, reports.Unproven, Judge(c, Outcome{Observations: none}).Verdict)
+}
+
+func TestProofNoteSaysWhatTheControlsProved(t *testing.T) {
+	obs := []reports.Observation{
+		path(reports.RoleTest, true, 1, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, true, 2, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, true, 3, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleTest, false, 2, "b/p2 answers"), // a leak: no proof to count
+		path(reports.RoleControl, true, 1, "b/p1 answers", "a/p0 sends"),
+		path(reports.RoleControl, true, 2, "a/p0 sends"),
+		path(reports.RoleControl, false, 3, "b/p1 answers", "a/p0 sends"),
+	}
+	assert.Equal(t, "per-path proof: 1 of 3 blocked observations shown by a positive control of their own round (3 facts proven over 2 rounds); not shown: b/p1 answers (rounds 2, 3); a/p0 sends (round 3)",
+		ProofNote(obs))
+	assert.Empty(t, ProofNote([]reports.Observation{obs[3], obs[4]}), "no blocked test with Needs: nothing to say")
 }
 
 func TestJudgeNotApplicable(t *testing.T) {

@@ -30,6 +30,10 @@ const maxListed = 8
 //   - a check may mark a test not applicable (the identity may not try) or
 //     unproven (an inconclusive probe) itself; the judge keeps that.
 //
+// A path probed in rounds is proven when one round proved it and no round
+// failed it: its other, unproven rounds are named in the reason but do not
+// make the check unproven.
+//
 // Then the check: an error is Error, a skip Skipped, nothing observed
 // Error; any failed test is Fail; else any unproven test or anything the
 // check could not evaluate is Unproven; else, when every test was not
@@ -45,9 +49,10 @@ func Judge(c Check, out Outcome) Judgement {
 		return Judgement{Verdict: reports.Error, Reason: "no observations: nothing was tried"}
 	}
 	obs := judgeObservations(c, out.Observations)
-	var failed, unproven, applicable, tests, badControls []reports.Observation
+	coveredRound := reports.CoveredByOtherRounds(obs)
+	var failed, unproven, covered, applicable, tests, badControls []reports.Observation
 	var notApplicable []string
-	for _, o := range obs {
+	for i, o := range obs {
 		if o.Role == reports.RoleControl {
 			if o.Status == reports.StatusFail {
 				badControls = append(badControls, o)
@@ -59,6 +64,10 @@ func Judge(c Check, out Outcome) Judgement {
 		case reports.StatusFail:
 			failed = append(failed, o)
 		case reports.StatusUnproven:
+			if coveredRound[i] {
+				covered = append(covered, o)
+				break
+			}
 			unproven = append(unproven, o)
 		case reports.StatusNotApplicable:
 			if !slices.Contains(notApplicable, o.Why) {
@@ -83,6 +92,9 @@ func Judge(c Check, out Outcome) Judgement {
 	if len(out.NotEvaluated) > 0 {
 		parts = append(parts, "not evaluated: "+strings.Join(out.NotEvaluated, "; "))
 	}
+	if len(covered) > 0 {
+		parts = append(parts, fmt.Sprintf("%d round results unproven whose paths another round proved (and no round contradicted): %s", len(covered), Describe(covered)))
+	}
 	switch {
 	case len(tests) == 0:
 		j.Verdict, j.Reason = reports.Skipped, "only positive controls were observed: nothing was tested"
@@ -104,8 +116,7 @@ func Judge(c Check, out Outcome) Judgement {
 // judgeObservations returns a copy of obs with every Status set.
 func judgeObservations(c Check, obs []reports.Observation) []reports.Observation {
 	out := slices.Clone(obs)
-	// proofs[round][key] is true when a passing control of that round proves key.
-	proofs := map[int]map[string]bool{}
+	proofs := provenKeys(out)
 	controls, controlsOK := 0, 0
 	for i := range out {
 		o := &out[i]
@@ -118,15 +129,6 @@ func judgeObservations(c Check, obs []reports.Observation) []reports.Observation
 			controlsOK++
 		} else {
 			o.Status = reports.StatusFail
-		}
-		if o.Status != reports.StatusPass {
-			continue
-		}
-		if proofs[o.Round] == nil {
-			proofs[o.Round] = map[string]bool{}
-		}
-		for _, k := range o.Proves {
-			proofs[o.Round][k] = true
 		}
 	}
 	for i := range out {
@@ -163,6 +165,90 @@ func judgeObservations(c Check, obs []reports.Observation) []reports.Observation
 		}
 	}
 	return out
+}
+
+// provenKeys returns proofs[round][key]: true when a passing (OK) control
+// of that round proves key.
+func provenKeys(obs []reports.Observation) map[int]map[string]bool {
+	proofs := map[int]map[string]bool{}
+	for _, o := range obs {
+		if o.Role != reports.RoleControl || !o.OK {
+			continue
+		}
+		if proofs[o.Round] == nil {
+			proofs[o.Round] = map[string]bool{}
+		}
+		for _, k := range o.Proves {
+			proofs[o.Round][k] = true
+		}
+	}
+	return proofs
+}
+
+// ProofNote says, before judging, how much of a check's per-path proof is
+// in place: how many blocked or denied tests with Needs had every key shown
+// by a passing control of their own round, and which keys were not shown,
+// in which rounds. Areas that give tests Needs add it to their notes, so a
+// reader sees what the controls proved without reading every observation.
+// It returns "" when no test has Needs.
+func ProofNote(obs []reports.Observation) string {
+	proofs := provenKeys(obs)
+	total, proven := 0, 0
+	missing := map[string][]int{}
+	var order []string
+	for _, o := range obs {
+		if o.Role != reports.RoleTest || !o.OK || len(o.Needs) == 0 || o.Status != "" {
+			continue
+		}
+		total++
+		ok := true
+		for _, k := range o.Needs {
+			if proofs[o.Round][k] {
+				continue
+			}
+			ok = false
+			if _, seen := missing[k]; !seen {
+				order = append(order, k)
+			}
+			if rs := missing[k]; !slices.Contains(rs, o.Round) {
+				missing[k] = append(rs, o.Round)
+			}
+		}
+		if ok {
+			proven++
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	facts := 0
+	for _, keys := range proofs {
+		facts += len(keys)
+	}
+	s := fmt.Sprintf("per-path proof: %d of %d blocked observations shown by a positive control of their own round (%d facts proven over %d rounds)",
+		proven, total, facts, len(proofs))
+	if len(order) == 0 {
+		return s
+	}
+	var parts []string
+	for i, k := range order {
+		if i == maxListed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(order)-maxListed))
+			break
+		}
+		rs := missing[k]
+		slices.Sort(rs)
+		words := make([]string, len(rs))
+		for j, r := range rs {
+			words[j] = fmt.Sprint(r)
+		}
+		r := "round"
+		if len(rs) > 1 {
+			r = "rounds"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s %s)", k, r, strings.Join(words, ", ")))
+	}
+	return s + "; not shown: " + strings.Join(parts, "; ")
 }
 
 func roundWords(round int) string {

@@ -60,3 +60,14 @@ func NegativeEnv(env *Env) *Env {
 	d.Timing.Enforcement = min(d.Timing.Enforcement, 5*time.Second)
 	return d
 }
+
+// TenantNamespace is the first namespace of the run's tenant name, as
+// negative controls name what they break and what must fail. A tenant the
+// run does not have reads "(no tenant NAME)", which no reason contains.
+func (env *Env) TenantNamespace(name string) string {
+	t, ok := env.Topology.Tenant(name)
+	if !ok || len(t.Namespaces) == 0 {
+		return "(no tenant " + name + ")"
+	}
+	return t.Namespaces[0]
+}

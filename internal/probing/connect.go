@@ -21,43 +21,71 @@ type Target struct {
 // `probe connect` exec per source pod per round, each probing all of its
 // targets in parallel inside the pod.
 func ConnectRounds(ctx context.Context, r Runner, targets []Target, timeout time.Duration, match MatchFunc[wire.ConnectResult], opts RoundsOptions) (*Run[wire.ConnectResult], error) {
-	items := make([]Item, len(targets))
-	for i, t := range targets {
-		items[i] = t.Item
-	}
 	probe := func(ctx context.Context, src Pod, idx []int) ([]wire.ConnectResult, error) {
 		return ConnectOnce(ctx, r, src, targets, idx, timeout)
 	}
-	return Rounds(ctx, items, probe, match, opts)
+	return Rounds(ctx, itemsOf(targets), probe, match, opts)
 }
 
 // ConnectOnce probes targets[idx] from src in one exec and returns the
 // results in idx order.
 func ConnectOnce(ctx context.Context, r Runner, src Pod, targets []Target, idx []int, timeout time.Duration) ([]wire.ConnectResult, error) {
-	req := wire.ConnectRequest{TimeoutMS: int(timeout / time.Millisecond)}
-	pos := map[string]int{}
-	for j, i := range idx {
+	entry := func(i int, id string) wire.ConnectTarget {
 		t := targets[i].Target
-		t.ID = strconv.Itoa(j)
-		pos[t.ID] = j
-		req.Targets = append(req.Targets, t)
+		t.ID = id
+		return t
 	}
-	resp, err := r.Connect(ctx, src, req)
+	call := func(ts []wire.ConnectTarget) ([]wire.ConnectResult, error) {
+		resp, err := r.Connect(ctx, src, wire.ConnectRequest{Targets: ts, TimeoutMS: int(timeout / time.Millisecond)})
+		if err != nil {
+			return nil, err
+		}
+		return resp.Results, nil
+	}
+	return exchange(src, idx, entry, call, func(r wire.ConnectResult) string { return r.ID })
+}
+
+// itemsOf returns the Item of each target or endpoint.
+func itemsOf[T interface{ item() Item }](ts []T) []Item {
+	out := make([]Item, len(ts))
+	for i, t := range ts {
+		out[i] = t.item()
+	}
+	return out
+}
+
+func (it Item) item() Item { return it }
+
+// exchange sends items idx in one exec, each under the ID of its position
+// in the batch ("0", "1", ...) so answers map back to items whatever IDs
+// the callers gave them, and returns the answers in idx order. An answer
+// for an ID it did not ask, or a batch not answered in full, is an error.
+func exchange[T, R any](src Pod, idx []int, entry func(i int, id string) T, call func([]T) ([]R, error), id func(R) string) ([]R, error) {
+	batch := make([]T, len(idx))
+	for j, i := range idx {
+		batch[j] = entry(i, strconv.Itoa(j))
+	}
+	results, err := call(batch)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]wire.ConnectResult, len(idx))
-	seen := 0
-	for _, res := range resp.Results {
-		j, ok := pos[res.ID]
-		if !ok {
-			return nil, fmt.Errorf("probe in %s answered for unknown target %q", src, res.ID)
+	n := len(idx)
+	out := make([]R, n)
+	seen := make([]bool, n)
+	count := 0
+	for _, res := range results {
+		j, err := strconv.Atoi(id(res))
+		if err != nil || j < 0 || j >= n || strconv.Itoa(j) != id(res) {
+			return nil, fmt.Errorf("probe in %s answered for unknown target %q", src, id(res))
+		}
+		if !seen[j] {
+			seen[j] = true
+			count++
 		}
 		out[j] = res
-		seen++
 	}
-	if seen != len(idx) {
-		return nil, errCount{want: len(idx), got: seen}
+	if count != n {
+		return nil, errCount{want: n, got: count}
 	}
 	return out, nil
 }

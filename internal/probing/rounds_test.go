@@ -67,14 +67,6 @@ func TestRoundsSettleThenCount(t *testing.T) {
 	}
 }
 
-func itemsOf(ts []Target) []Item {
-	out := make([]Item, len(ts))
-	for i, t := range ts {
-		out[i] = t.Item
-	}
-	return out
-}
-
 func TestRoundsSettleTimeoutStillCounts(t *testing.T) {
 	ts := targets()
 	sim := &Simulated{} // nothing ever answers: the must-work path never settles
@@ -138,4 +130,52 @@ func TestExecRefusesAnotherContractOrPod(t *testing.T) {
 	_, err = e.Caps(context.Background(), podA)
 	assert.ErrorContains(t, err, "says it is a/other")
 	assert.False(t, IsExecError(err), "a wrong answer is not retried as an exec failure")
+}
+
+func TestMetadataRoundsAnswerEachEndpointInOrder(t *testing.T) {
+	eps := []Endpoint{
+		{Item: Item{Src: podA, Settle: SettleFirst}, Endpoint: wire.MetadataEndpoint{ID: "peer", Host: "10.0.0.2", Port: 8080}},
+		{Item: Item{Src: podA, Settle: CountAlways}, Endpoint: wire.MetadataEndpoint{ID: "imds", Host: "169.254.169.254", Port: 80}},
+		{Item: Item{Src: podB, Settle: CountAlways}, Endpoint: wire.MetadataEndpoint{ID: "imds", Host: "169.254.169.254", Port: 80}},
+	}
+	sim := &Simulated{MetadataFunc: func(src Pod, e wire.MetadataEndpoint, call int) wire.MetadataResult {
+		// the peer answers from round 2 on; the metadata address never
+		r := wire.MetadataResult{Address: e.Host, Connect: wire.Timeout}
+		if e.Host == "10.0.0.2" && call >= 2 {
+			r.Connect = wire.Reachable
+		}
+		return r
+	}}
+	match := func(i int, r wire.MetadataResult) bool { return (r.Connect == wire.Reachable) == (i == 0) }
+	run, err := MetadataRounds(context.Background(), sim, eps, time.Second, match, RoundsOptions{Count: 2, SettleTimeout: time.Minute, Pause: time.Millisecond})
+	require.NoError(t, err)
+	require.Len(t, run.Rounds, 3, "round 1 settles, rounds 2 and 3 count")
+	assert.Equal(t, 1, run.SettledAt)
+	for _, r := range run.Rounds {
+		assert.Equal(t, "10.0.0.2", r.Results[0].Address, "answers map back to their endpoints")
+		assert.Equal(t, "169.254.169.254", r.Results[1].Address)
+		assert.Equal(t, "169.254.169.254", r.Results[2].Address)
+	}
+	assert.Equal(t, 3, sim.Calls(podA, "metadata"), "one exec per source and round")
+}
+
+func TestAnAnswerForAnotherBatchIsRefused(t *testing.T) {
+	answer := func(ids ...string) func([]wire.ConnectTarget) ([]wire.ConnectResult, error) {
+		return func([]wire.ConnectTarget) ([]wire.ConnectResult, error) {
+			var out []wire.ConnectResult
+			for _, id := range ids {
+				out = append(out, wire.ConnectResult{ID: id})
+			}
+			return out, nil
+		}
+	}
+	entry := func(i int, id string) wire.ConnectTarget { return wire.ConnectTarget{ID: id} }
+	id := func(r wire.ConnectResult) string { return r.ID }
+	_, err := exchange(podA, []int{4, 7}, entry, answer("0", "01"), id)
+	assert.ErrorContains(t, err, `unknown target "01"`)
+	_, err = exchange(podA, []int{4, 7}, entry, answer("1"), id)
+	assert.ErrorContains(t, err, "answered for 1 of 2")
+	got, err := exchange(podA, []int{4, 7}, entry, answer("1", "0"), id)
+	require.NoError(t, err)
+	assert.Equal(t, []wire.ConnectResult{{ID: "0"}, {ID: "1"}}, got, "answers in batch order")
 }

@@ -36,8 +36,19 @@ func (s *Session) provisionBYO(ctx context.Context, f *config.File) (checks.Topo
 	if err != nil {
 		return top, err
 	}
-	var specs []fixtures.ProbeSpec
-	n := len(top.Probes)
+	tenants := byoTenants(f, resolved)
+	top.Tenants = append(top.Tenants, tenants...)
+	probes, err := s.deployProbes(ctx, s.byoProbes(f, tenants, nodes, len(top.Probes)))
+	if err != nil {
+		return top, err
+	}
+	top.Probes = append(top.Probes, probes...)
+	return top, nil
+}
+
+// byoTenants are the tenants of a config, with their resolved namespaces.
+func byoTenants(f *config.File, resolved map[string][]string) []checks.Tenant {
+	var out []checks.Tenant
 	for _, t := range f.Tenants {
 		tn := checks.Tenant{Name: t.Name, Namespaces: resolved[t.Name], Isolated: true, AllowedTo: t.AllowedTo}
 		for _, u := range t.Identities.Users {
@@ -47,8 +58,18 @@ func (s *Session) provisionBYO(ctx context.Context, f *config.File) (checks.Topo
 			ns, name, _ := strings.Cut(sa, "/")
 			tn.Identities = append(tn.Identities, checks.ServiceAccountIdentity(ns, name))
 		}
-		top.Tenants = append(top.Tenants, tn)
-		for _, ns := range tn.Namespaces {
+		out = append(out, tn)
+	}
+	return out
+}
+
+// byoProbes are the probe pods in the namespaces of a config's tenants:
+// only pods, unless the config asks for Services. n is where to start
+// rotating over nodes.
+func (s *Session) byoProbes(f *config.File, tenants []checks.Tenant, nodes []string, n int) []fixtures.ProbeSpec {
+	var specs []fixtures.ProbeSpec
+	for _, t := range tenants {
+		for _, ns := range t.Namespaces {
 			for i := range f.Probes.PerNamespace {
 				specs = append(specs, fixtures.ProbeSpec{
 					RunID: s.opts.RunID, Tenant: t.Name, Namespace: ns,
@@ -70,12 +91,7 @@ func (s *Session) provisionBYO(ctx context.Context, f *config.File) (checks.Topo
 			}
 		}
 	}
-	probes, err := s.deployProbes(ctx, specs)
-	if err != nil {
-		return top, err
-	}
-	top.Probes = append(top.Probes, probes...)
-	return top, nil
+	return specs
 }
 
 // resolveTenants maps each tenant to its existing namespaces; a listed

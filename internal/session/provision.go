@@ -71,6 +71,17 @@ func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) 
 	if err != nil {
 		return top, err
 	}
+	probes, err := s.deployProbes(ctx, s.referenceProbes(tenants, nodes))
+	if err != nil {
+		return top, err
+	}
+	top.Probes = probes
+	return top, nil
+}
+
+// referenceProbes are the probe pods of tenants bulkhead creates, spread
+// over nodes.
+func (s *Session) referenceProbes(tenants []fixtures.TenantSpec, nodes []string) []fixtures.ProbeSpec {
 	var specs []fixtures.ProbeSpec
 	for ti, t := range tenants {
 		n := s.opts.ProbesPerNamespace
@@ -88,12 +99,7 @@ func (s *Session) provision(ctx context.Context, tenants []fixtures.TenantSpec) 
 			})
 		}
 	}
-	probes, err := s.deployProbes(ctx, specs)
-	if err != nil {
-		return top, err
-	}
-	top.Probes = probes
-	return top, nil
+	return specs
 }
 
 // deployProbes creates probe pods and Services and waits until every pod is

@@ -12,11 +12,14 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 )
 
-// A cluster bulkhead created carries a marker ConfigMap, so a later run
-// against it through a kubeconfig (the developer loop with --keep-cluster,
-// or several runs sharing one dev cluster) knows it may do what only
-// disposable clusters allow: schedule probes on the control plane, install a
-// metadata decoy, side-load a freshly built probe image.
+// A cluster bulkhead created carries a marker ConfigMap naming its kind
+// cluster, so a later run against it through a kubeconfig (the developer
+// loop with --keep-cluster, or several runs sharing one dev cluster) can
+// find the kind cluster and prove it is that one (ProveDisposable) before
+// doing what only disposable clusters allow: schedule probes on the control
+// plane, install a metadata decoy, side-load a freshly built probe image.
+// The marker is a claim, never a proof: anyone who may create ConfigMaps in
+// kube-system can write one.
 //
 // The marker deliberately lacks the managed-by label: `bulkhead cleanup`
 // removes runs' objects, not the cluster's identity.

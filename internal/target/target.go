@@ -3,9 +3,10 @@
 // from a kubeconfig; and the probe image (built without Docker and
 // side-loaded into kind, or a pullable image the user names).
 //
-// The e2e suites wrap these steps in e2e-framework env funcs; the CLI calls
-// them in order. Either way the configuration comes from Config, filled from
-// BULKHEAD_* environment variables and then flags.
+// Both front ends (the CLI and the e2e suites) go through one lifecycle:
+// Prepare returns a Target, Release deletes what Prepare made. The
+// configuration comes from Config, filled from BULKHEAD_* environment
+// variables and then the flags RegisterFlags adds (once, for both).
 package target
 
 import (
@@ -62,6 +63,10 @@ type Config struct {
 	WorkDir string
 	// ReportDir is where run reports go (a directory per run inside it).
 	ReportDir string
+
+	// Confirm, when set, is asked before Prepare goes on with a cluster
+	// that is not proven disposable; an error stops Prepare.
+	Confirm func(ctx context.Context, t *Target) error
 
 	Log *slog.Logger
 }

@@ -28,12 +28,9 @@ func Registry() *checks.Registry {
 
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
-	var ncs []checks.NegativeControl
-	for _, area := range [][]checks.NegativeControl{
-		network.NegativeControls(),
-		exposure.NegativeControls(),
-	} {
-		ncs = append(ncs, area...)
+	var out []checks.NegativeControl
+	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls(), exposure.NegativeControls()} {
+		out = append(out, area...)
 	}
-	return ncs
+	return out
 }

@@ -18,10 +18,17 @@ const (
 
 // Checks returns the exposure checks.
 func Checks() []checks.Check {
+	dryRun := checks.CreatesNothing("server-side dry-run requests as the tenant")
 	return []checks.Check{
-		{ID: IDNodePorts, Area: checks.Exposure, Run: runNodePorts},
-		{ID: IDExternalIPs, Area: checks.Exposure, Run: runExternalIPs},
-		{ID: IDExternalName, Area: checks.Exposure, Run: runExternalName},
-		{ID: IDNodeAccess, Area: checks.Exposure, Run: runNodes},
+		{ID: IDNodePorts, Area: checks.Exposure, Run: runNodePorts, Creates: dryRun},
+		{ID: IDExternalIPs, Area: checks.Exposure, Run: runExternalIPs, Creates: dryRun},
+		{ID: IDExternalName, Area: checks.Exposure, Run: runExternalName, Creates: dryRun},
+		{
+			ID: IDNodeAccess, Area: checks.Exposure, Run: runNodes,
+			Creates: []checks.Footprint{{Where: checks.OwnNamespaces, Kinds: []string{"Pod", "Service"},
+				What:     "a NodePort Service in the control namespace and the probe pod behind it, which answers only this run's token",
+				Lifetime: "the seconds its probe rounds take (published once its pod is Ready); deleted before the check ends",
+				OffWith:  "--no-node-ports"}},
+		},
 	}
 }

@@ -22,6 +22,11 @@ const (
 	IDCredentials = "META-002"
 )
 
+// decoyFootprint is what the metadata probes (shared by both checks) add.
+var decoyFootprint = []checks.Footprint{{Where: checks.OutsideCluster, DisposableOnly: true,
+	What:     "a decoy metadata container on the kind network and routes to it on the kind nodes",
+	Lifetime: "while the metadata probes run; removed before the check ends"}}
+
 // Checks returns the metadata checks.
 func Checks() []checks.Check {
 	return []checks.Check{
@@ -34,6 +39,8 @@ func Checks() []checks.Check {
 				}
 				return r.Endpoints
 			},
+
+			Creates: decoyFootprint,
 		},
 		{
 			ID: IDCredentials, Area: checks.Metadata,
@@ -44,6 +51,8 @@ func Checks() []checks.Check {
 				}
 				return r.Credentials
 			},
+
+			Creates: decoyFootprint,
 		},
 	}
 }

@@ -2,9 +2,9 @@ package metadata
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
@@ -13,10 +13,30 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
-// Sample is what one probe pod saw in the last round, by endpoint ID.
+// Sample is what one probe pod saw in one round, by endpoint ID.
 type Sample struct {
 	Pod     checks.ProbePod
 	Results map[string]wire.MetadataResult
+}
+
+// Round is what the probe pods saw in one round.
+type Round struct {
+	// N is the round's number, from 1, settle rounds included.
+	N       int
+	Samples []Sample
+	// Failed are the probe pods that could not be asked this round (the
+	// exec failed after retries), with why.
+	Failed []Failure
+	// Settling marks a round of the settle phase: only the attempts of
+	// tenants bulkhead did not create are in it, and only their leaks
+	// count (their policies were in place before bulkhead came).
+	Settling bool
+}
+
+// Failure is a probe pod that could not be asked in a round.
+type Failure struct {
+	Pod checks.ProbePod
+	Err string
 }
 
 // DecoyInfo is the decoy standing in for the metadata service.
@@ -44,6 +64,19 @@ type Live struct {
 	NodeVantage []string
 }
 
+// serves reports whether the decoy answers on host.
+func (l Live) serves(host string) bool {
+	if l.Decoy == nil {
+		return false
+	}
+	for _, a := range l.Decoy.Addresses {
+		if a == host {
+			return true
+		}
+	}
+	return false
+}
+
 // Evaluation is both checks' outcomes from one probing.
 type Evaluation struct {
 	Endpoints   checks.Outcome
@@ -65,230 +98,169 @@ const (
 	ExpectNoCredentials = "no credentials"
 	ExpectDecoyCreds    = "credentials (the decoy's fake ones)"
 	MethodTCP           = "tcp-connect"
+	MethodPeer          = "http GET (probe pod)"
+	MethodProbe         = "probe metadata"
 )
 
-func blockedOutcome(o wire.Outcome) bool {
-	switch o {
-	case wire.Timeout, wire.Refused, wire.Unreachable, wire.DNSFailure:
-		return true
-	}
-	return false
+// Proof keys. A tenant's blocked attempt proves isolation only if, in the
+// same round, the endpoint was live where it should be (the decoy answered
+// the control namespace on that endpoint; without a decoy, a metadata
+// service answered it at that address) and the tenant pod itself reached
+// something (a probe pod of its tenant, or the decoy's own address).
+func endpointKey(e endpoints.Endpoint) string {
+	return fmt.Sprintf("the decoy answers %s (%s) to the control namespace", e.ID, RequestURL(e.Wire))
 }
 
-func outcomeWord(o wire.Outcome) string {
-	if o == wire.DNSFailure {
-		return "unresolved"
-	}
-	return string(o)
+func addressKey(hp string) string {
+	return fmt.Sprintf("a metadata service at %s answers the control namespace", hp)
 }
 
-// RequestURL is the URL of an endpoint's main request, as evidence names it.
-func RequestURL(e wire.MetadataEndpoint) string {
-	host := e.Host
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if e.Port != 80 {
-		host += ":" + strconv.Itoa(e.Port)
-	}
-	return "http://" + host + e.Request.Path
+func credsKey(e endpoints.Endpoint) string {
+	return fmt.Sprintf("the decoy's fake credentials at %s are recognised from the control namespace", e.ID)
 }
 
-func hostPort(e wire.MetadataEndpoint) string {
-	return net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+func reachesKey(p checks.ProbePod) string {
+	return fmt.Sprintf("%s/%s reaches a probe pod of its tenant or the decoy's own address", p.Namespace, p.Name)
 }
 
-// exchangeSummary describes one exchange without revealing any answer.
-func exchangeSummary(ex wire.HTTPExchange) string {
-	s := ex.Method + " " + ex.URL + ": "
-	if ex.Outcome != wire.Reachable {
-		s += outcomeWord(ex.Outcome)
-		if ex.Detail != "" {
-			s += " (" + ex.Detail + ")"
-		}
-		return s
-	}
-	s += fmt.Sprintf("HTTP %d, %d bytes", ex.Status, ex.Bytes)
-	if ex.Fingerprint != "" {
-		s += ", body " + ex.Fingerprint
-	}
-	if c := ex.Credential; c != nil {
-		s += fmt.Sprintf(", CREDENTIAL-SHAPED (%s", strings.Join(c.Kinds, ", "))
-		if len(c.Fields) > 0 {
-			s += "; fields " + strings.Join(c.Fields, ", ")
-		}
-		s += "; values redacted, fingerprint " + c.Fingerprint + ")"
-	}
-	if ex.Decoy != "" {
-		s += ", answered by the bulkhead decoy of run " + ex.Decoy
-	}
-	if ex.Detail != "" {
-		s += " (" + ex.Detail + ")"
-	}
-	return s
-}
-
-func exchangesDetail(r wire.MetadataResult) string {
-	parts := make([]string, len(r.Exchanges))
-	for i, ex := range r.Exchanges {
-		parts[i] = exchangeSummary(ex)
-	}
-	return strings.Join(parts, "; ")
-}
-
-// credential returns the first exchange that brought credentials back (the
-// token step's session token is not one).
-func credential(r wire.MetadataResult) *wire.HTTPExchange {
-	for i, ex := range r.Exchanges {
-		if ex.Step != wire.StepToken && ex.Credential != nil {
-			return &r.Exchanges[i]
-		}
-	}
-	return nil
-}
-
-// lastAnswer is the last exchange that got an HTTP answer.
-func lastAnswer(r wire.MetadataResult) *wire.HTTPExchange {
-	for i := len(r.Exchanges) - 1; i >= 0; i-- {
-		if r.Exchanges[i].Outcome == wire.Reachable {
-			return &r.Exchanges[i]
-		}
-	}
-	return nil
-}
-
-// final is the exchange the endpoint's verdict rests on: the last one sent.
-func final(r wire.MetadataResult) *wire.HTTPExchange {
-	if len(r.Exchanges) == 0 {
-		return nil
-	}
-	return &r.Exchanges[len(r.Exchanges)-1]
-}
-
-// httpObserved describes an endpoint's HTTP outcome in a word or three.
-func httpObserved(r wire.MetadataResult) (reached bool, observed string) {
-	if credential(r) != nil {
-		return true, "answered with credentials"
-	}
-	if a := lastAnswer(r); a != nil {
-		return true, fmt.Sprintf("answered HTTP %d", a.Status)
-	}
-	if len(r.Exchanges) == 0 {
-		return false, "not sent"
-	}
-	return false, outcomeWord(r.Exchanges[0].Outcome)
-}
-
-// httpBlocked: nothing answered, and every failure is one a block looks like.
-func httpBlocked(r wire.MetadataResult) bool {
-	if len(r.Exchanges) == 0 {
-		return blockedOutcome(r.Connect)
-	}
-	for _, ex := range r.Exchanges {
-		if !blockedOutcome(ex.Outcome) {
-			return false
-		}
-	}
-	return true
-}
-
-// decoyAnswered: the endpoint's final request got a 200 from this run's decoy.
-func decoyAnswered(r wire.MetadataResult, marker string) bool {
-	f := final(r)
-	return f != nil && f.Outcome == wire.Reachable && f.Status == 200 && f.Decoy == marker
-}
-
-// liveAnswer: the final request got a 200 (a metadata service, without a decoy).
-func liveAnswer(r wire.MetadataResult) bool {
-	f := final(r)
-	return f != nil && f.Outcome == wire.Reachable && f.Status == 200
-}
-
-func actor(p checks.ProbePod) reports.Actor {
-	return reports.Actor{Tenant: p.Tenant, Namespace: p.Namespace, Pod: p.Name, Node: p.Node}
-}
-
-func target(address string) reports.Target {
-	return reports.Target{Kind: "metadata-endpoint", Address: address}
-}
-
-// connectFor picks, for one pod, the TCP connect result standing for a
-// host:port: a connection that got through wins over one that did not.
-func connectFor(s Sample, cat []endpoints.Endpoint, hp string) (wire.MetadataResult, bool) {
-	var pick wire.MetadataResult
-	found := false
-	for _, e := range cat {
-		if hostPort(e.Wire) != hp {
+// Evaluate turns the rounds into both checks' outcomes, phase by phase:
+// which endpoints a live service stands behind (scope), then per round the
+// positive controls (what they prove), the tenant attempts (what each
+// needs), and the pods that could not be asked; then the notes.
+func Evaluate(top checks.Topology, cat []endpoints.Endpoint, rounds []Round, live Live) Evaluation {
+	sc := scopeOf(top, cat, rounds, live)
+	var ends, creds []reports.Observation
+	var ctlEnds, ctlCreds []reports.Observation
+	seen := map[string]string{} // endpoint ID -> control attempts that were not positive controls
+	for _, r := range rounds {
+		tests, controls := split(top, r.Samples)
+		te, tc := tenantAttempts(cat, tests, live, sc, r.N)
+		if r.Settling {
+			ends, creds = append(ends, leaks(te)...), append(creds, leaks(tc)...)
 			continue
 		}
-		r, ok := s.Results[e.ID]
-		if !ok {
-			continue
-		}
-		if !found || (r.Connect == wire.Reachable && pick.Connect != wire.Reachable) {
-			pick, found = r, true
-		}
+		ce, cc := controlAttempts(cat, controls, live, r.N, seen)
+		reach := reachControls(tests, r.N)
+		fe, fc := unasked(top, r, len(cat))
+		ends = append(append(ends, te...), fe...)
+		creds = append(append(creds, tc...), fc...)
+		ctlEnds = append(append(ctlEnds, ce...), reach...)
+		ctlCreds = append(append(ctlCreds, cc...), reach...)
 	}
-	return pick, found
-}
-
-func hostPorts(cat []endpoints.Endpoint) []string {
-	var out []string
+	var credCat []endpoints.Endpoint
 	for _, e := range cat {
-		if hp := hostPort(e.Wire); !slices.Contains(out, hp) {
-			out = append(out, hp)
+		if e.Credentials {
+			credCat = append(credCat, e)
 		}
 	}
-	return out
+	last := lastCounted(rounds)
+	endNotes := append(liveNotes(live), scopeNote(cat, sc, live))
+	endNotes = append(endNotes, directNotes(top, last)...)
+	endNotes = append(endNotes, notControlNotes(cat, seen)...)
+	credNotes := append(liveNotes(live), scopeNote(credCat, sc, live))
+	return Evaluation{
+		Endpoints:   assemble(ends, ctlEnds, append(endNotes, failedNotes(rounds)...), live, sc.any()),
+		Credentials: assemble(creds, ctlCreds, append(credNotes, failedNotes(rounds)...), live, sc.any()),
+	}
 }
 
-// Evaluate turns the last round's samples into both checks' outcomes.
-func Evaluate(top checks.Topology, cat []endpoints.Endpoint, samples []Sample, live Live) Evaluation {
-	var ev Evaluation
-	var tests, controls []Sample
+// split sorts a round's samples into tenant pods under test and control
+// pods; pods of unknown tenants and of the sentinel are neither.
+func split(top checks.Topology, samples []Sample) (tests, controls []Sample) {
 	for _, s := range samples {
 		tn, ok := top.Tenant(s.Pod.Tenant)
 		switch {
-		case !ok:
+		case !ok || tn.Sentinel:
 		case tn.Isolated:
 			tests = append(tests, s)
 		default:
 			controls = append(controls, s)
 		}
 	}
-	served := map[string]bool{}
+	return tests, controls
+}
+
+// scope says which host:ports a live metadata service stands behind, so a
+// tenant's block there can be proven: with a decoy, the addresses it
+// serves; without one, the addresses where the control namespace got an
+// answer in a round that counts. Elsewhere a tenant's block proves
+// nothing: its attempts there are not evaluated (a leak still fails).
+type scope struct {
+	in  map[string]bool   // host:port -> a live service stands behind it
+	why map[string]string // host:port -> why not
+}
+
+func (s scope) any() bool { return len(s.in) > 0 }
+
+func scopeOf(top checks.Topology, cat []endpoints.Endpoint, rounds []Round, live Live) scope {
+	sc := scope{in: map[string]bool{}, why: map[string]string{}}
+	for _, hp := range hostPorts(cat) {
+		host, _, _ := net.SplitHostPort(hp)
+		if live.Decoy != nil {
+			if live.serves(host) {
+				sc.in[hp] = true
+			} else {
+				sc.why[hp] = decoySkipped(live, host)
+			}
+			continue
+		}
+		sc.why[hp] = "no metadata service answered the unprotected control namespace at " + hp + " in any round"
+	}
 	if live.Decoy != nil {
-		for _, a := range live.Decoy.Addresses {
-			served[a] = true
+		return sc
+	}
+	for _, r := range rounds {
+		if r.Settling {
+			continue
+		}
+		_, controls := split(top, r.Samples)
+		for _, s := range controls {
+			for _, e := range cat {
+				if res, ok := s.Results[e.ID]; ok && liveAnswer(res) {
+					sc.in[hostPort(e.Wire)] = true
+					delete(sc.why, hostPort(e.Wire))
+				}
+			}
 		}
 	}
+	return sc
+}
 
-	// Positive controls first: they decide which endpoints are proven. The
-	// proof is by address: a control that reached a live service at a
-	// host:port shows the path to it works, so a tenant's block of any
-	// request to that host:port is the policy at work.
-	liveHosts := map[string]string{} // host:port -> endpoint that answered live
-	decoyCreds := false              // the decoy handed the control its fake credentials
-	var ctlEndpoints, ctlCreds []reports.Observation
-	// Control attempts that are not positive controls, by endpoint.
-	notControl := map[string][]string{}
-	notControlWhy := map[string]string{}
-	for _, s := range controls {
-		for _, hp := range hostPorts(cat) {
-			host, _, _ := net.SplitHostPort(hp)
-			if !served[host] {
-				continue
-			}
-			r, ok := connectFor(s, cat, hp)
-			if !ok {
-				continue
-			}
-			ctlEndpoints = append(ctlEndpoints, reports.Observation{
-				Role: reports.RoleControl, Actor: actor(s.Pod), Target: target(hp), Method: MethodTCP,
-				Expected: ExpectReachable, Observed: outcomeWord(r.Connect), OK: r.Connect == wire.Reachable,
-				Detail: strings.TrimPrefix(r.ConnectDetail+"; the decoy listens here", "; "), LatencyMS: r.ConnectMS, At: r.Started,
-			})
+func decoySkipped(live Live, host string) string {
+	for _, s := range live.Decoy.Skipped {
+		if strings.HasPrefix(s, host+":") || strings.HasPrefix(s, host+" ") {
+			return "the decoy does not serve " + s
 		}
+	}
+	return "the decoy does not serve " + host
+}
+
+// controlAttempts are the positive controls of one round: the control
+// namespace reaching the live endpoint, each proving what tenant attempts
+// at that endpoint need. Control attempts that cannot be positive controls
+// (the decoy does not serve the address; without a decoy, nothing answered)
+// are collected in notControl, by endpoint.
+func controlAttempts(cat []endpoints.Endpoint, controls []Sample, live Live, round int, notControl map[string]string) (ends, creds []reports.Observation) {
+	for _, s := range controls {
+		if live.Decoy != nil {
+			for _, hp := range hostPorts(cat) {
+				host, _, _ := net.SplitHostPort(hp)
+				r, ok := connectFor(s, cat, hp)
+				if !ok || !live.serves(host) {
+					continue
+				}
+				o := reports.Observation{
+					Role: reports.RoleControl, Actor: actor(s.Pod), Target: target(hp), Method: MethodTCP,
+					Expected: ExpectReachable, Observed: outcomeWord(r.Connect), OK: r.Connect == wire.Reachable,
+					Detail: strings.TrimPrefix(r.ConnectDetail+"; the decoy listens here", "; "), LatencyMS: r.ConnectMS, At: r.Started, Round: round,
+				}
+				if o.OK {
+					o.Proves = []string{addressKey(hp)}
+				}
+				ends = append(ends, o)
+			}
+		}
+		liveAt := map[string]bool{} // without a decoy: one credentials control per live address
 		for _, e := range cat {
 			r, ok := s.Results[e.ID]
 			if !ok {
@@ -296,20 +268,19 @@ func Evaluate(top checks.Topology, cat []endpoints.Endpoint, samples []Sample, l
 			}
 			_, observed := httpObserved(r)
 			base := reports.Observation{Role: reports.RoleControl, Actor: actor(s.Pod), Target: target(RequestURL(e.Wire)),
-				Method: e.Method, Observed: observed, Detail: e.Title + ": " + exchangesDetail(r), At: r.Started}
+				Method: e.Method, Observed: observed, Detail: e.Title + ": " + exchangesDetail(r), At: r.Started, Round: round}
+			hp := hostPort(e.Wire)
 			switch {
-			case live.Decoy != nil && served[e.Wire.Host]:
+			case live.serves(e.Wire.Host):
 				o := base
 				o.Expected, o.OK = ExpectDecoy, decoyAnswered(r, live.Decoy.Marker)
 				if o.OK {
 					o.Observed = "answered HTTP 200 by the decoy"
-					if _, seen := liveHosts[hostPort(e.Wire)]; !seen {
-						liveHosts[hostPort(e.Wire)] = e.ID
-					}
+					o.Proves = []string{endpointKey(e), addressKey(hp)}
 				} else if a := lastAnswer(r); a != nil && a.Decoy != live.Decoy.Marker {
 					o.Observed += " (not the decoy)"
 				}
-				ctlEndpoints = append(ctlEndpoints, o)
+				ends = append(ends, o)
 				if e.Credentials {
 					c := base
 					c.Expected = ExpectDecoyCreds
@@ -317,128 +288,184 @@ func Evaluate(top checks.Topology, cat []endpoints.Endpoint, samples []Sample, l
 					c.OK = ex != nil && ex.Decoy == live.Decoy.Marker
 					if c.OK {
 						c.Observed = "credentials (the decoy's fake ones)"
-						decoyCreds = true
+						c.Proves = []string{credsKey(e)}
 					}
-					ctlCreds = append(ctlCreds, c)
+					creds = append(creds, c)
 				}
 			case live.Decoy == nil && liveAnswer(r):
 				o := base
-				o.Expected, o.OK = ExpectLive, true
-				ctlEndpoints = append(ctlEndpoints, o)
-				if _, seen := liveHosts[hostPort(e.Wire)]; !seen {
-					liveHosts[hostPort(e.Wire)] = e.ID
+				o.Expected, o.OK, o.Proves = ExpectLive, true, []string{addressKey(hp)}
+				ends = append(ends, o)
+				if !liveAt[hp] {
+					liveAt[hp] = true
 					c := o
-					c.Detail = "live metadata service at " + hostPort(e.Wire) + " (the credential endpoints there are tried from tenant pods only): " + o.Detail
-					ctlCreds = append(ctlCreds, c)
+					c.Detail = "live metadata service at " + hp + " (the credential endpoints there are tried from tenant pods only): " + o.Detail
+					creds = append(creds, c)
 				}
 			default:
 				why := "the decoy does not serve " + e.Wire.Host
 				if live.Decoy == nil {
 					why = "no live endpoint answered"
 				}
-				notControl[e.ID] = append(notControl[e.ID], s.Pod.Namespace+"/"+s.Pod.Name+": "+observed)
-				notControlWhy[e.ID] = why
+				notControl[e.ID] = fmt.Sprintf("not a positive control (%s): %s %s from the control namespace: %s/%s: %s",
+					why, e.ID, RequestURL(e.Wire), s.Pod.Namespace, s.Pod.Name, observed)
 			}
 		}
 	}
-	provenHTTP, provenCreds := map[string]bool{}, map[string]bool{}
-	for _, e := range cat {
-		provenHTTP[e.ID] = liveHosts[hostPort(e.Wire)] != ""
-		// With a decoy, credential endpoints are proven only if the decoy's
-		// fake credentials were recognised: that proves the detector too.
-		provenCreds[e.ID] = provenHTTP[e.ID] && (live.Decoy == nil || decoyCreds)
-	}
+	return ends, creds
+}
 
-	// Tenant observations.
-	var testEndpoints, testCreds []reports.Observation
+// reachControls show, per tenant pod and round, that its own networking
+// worked: it reached a probe pod of its tenant (expected to work), or the
+// decoy's own address (only tenants with egress beyond the cluster do; an
+// unreached decoy address is no failed control).
+func reachControls(tests []Sample, round int) []reports.Observation {
+	var out []reports.Observation
 	for _, s := range tests {
+		for _, id := range slices.Sorted(maps.Keys(s.Results)) {
+			r := s.Results[id]
+			peer, isPeer := peerOf(id)
+			if !isPeer && (id != DirectID || !liveAnswer(r)) {
+				continue
+			}
+			_, observed := httpObserved(r)
+			o := reports.Observation{Role: reports.RoleControl, Actor: actor(s.Pod), Method: MethodPeer, Expected: ExpectReachable,
+				Observed: observed, OK: liveAnswer(r), Detail: exchangesDetail(r), At: r.Started, Round: round}
+			if isPeer {
+				o.Target = reports.Target{Tenant: s.Pod.Tenant, Namespace: peer.Namespace, Name: peer.Name, Kind: "pod", Address: r.Address}
+			} else {
+				o.Target, o.Method = target("the decoy's own address"), "http GET"
+			}
+			if o.OK {
+				o.Proves = []string{reachesKey(s.Pod)}
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// tenantAttempts are the tests of one round: every tenant pod's TCP
+// connects (one per host:port) and HTTP requests must be blocked, and no
+// credential may come back. A blocked attempt needs the endpoint live and
+// the pod reaching something in the same round; outside the scope it is
+// not evaluated; an attempt that failed inside the probe is inconclusive.
+func tenantAttempts(cat []endpoints.Endpoint, tests []Sample, live Live, sc scope, round int) (ends, creds []reports.Observation) {
+	for _, s := range tests {
+		reaches := reachesKey(s.Pod)
 		for _, hp := range hostPorts(cat) {
 			r, ok := connectFor(s, cat, hp)
 			if !ok {
 				continue
 			}
 			o := reports.Observation{Role: reports.RoleTest, Actor: actor(s.Pod), Target: target(hp), Method: MethodTCP,
-				Expected: ExpectBlocked, Observed: outcomeWord(r.Connect), OK: blockedOutcome(r.Connect),
-				Detail: r.ConnectDetail, LatencyMS: r.ConnectMS, At: r.Started}
-			if r.Connect == wire.Failed {
-				o.Detail = strings.TrimPrefix(o.Detail+"; inconclusive: the connection was not tested", "; ")
+				Expected: ExpectBlocked, Observed: outcomeWord(r.Connect), OK: r.Connect != wire.Reachable,
+				Detail: r.ConnectDetail, LatencyMS: r.ConnectMS, At: r.Started, Round: round, Needs: []string{addressKey(hp), reaches}}
+			if o.OK && !blockedOutcome(r.Connect) {
+				o.Status, o.Why = reports.StatusUnproven, "inconclusive: the connection was not tested ("+outcomeWord(r.Connect)+")"
 			}
-			testEndpoints = append(testEndpoints, o)
+			ends = append(ends, scoped(o, sc, hp))
 		}
 		for _, e := range cat {
 			r, ok := s.Results[e.ID]
 			if !ok {
 				continue
 			}
-			_, observed := httpObserved(r)
+			hp := hostPort(e.Wire)
+			reached, observed := httpObserved(r)
 			detail := e.Title + ": " + exchangesDetail(r)
 			o := reports.Observation{Role: reports.RoleTest, Actor: actor(s.Pod), Target: target(RequestURL(e.Wire)), Method: e.Method,
-				Expected: ExpectBlocked, Observed: observed, OK: httpBlocked(r), Detail: detail, At: r.Started}
+				Expected: ExpectBlocked, Observed: observed, OK: !reached, Detail: detail, At: r.Started, Round: round,
+				Needs: []string{addressKey(hp), reaches}}
+			if live.Decoy != nil {
+				o.Needs[0] = endpointKey(e)
+			}
 			if f := final(r); f != nil {
 				o.LatencyMS = f.LatencyMS
 			}
-			if o.OK && !provenHTTP[e.ID] {
-				o.Detail += "; blocked from tenant pods, not proven against a live endpoint"
+			inconclusive := !reached && !httpBlocked(r)
+			if inconclusive {
+				o.Status, o.Why = reports.StatusUnproven, "inconclusive: the request failed inside the probe"
 			}
-			testEndpoints = append(testEndpoints, o)
+			ends = append(ends, scoped(o, sc, hp))
 			if !e.Credentials {
 				continue
 			}
 			c := o
-			c.Expected, c.Detail = ExpectNoCredentials, detail
+			c.Expected, c.Detail, c.Needs = ExpectNoCredentials, detail, []string{addressKey(hp), reaches}
+			if live.Decoy != nil {
+				c.Needs[0] = credsKey(e)
+			}
 			ex := credential(r)
-			c.OK = ex == nil && (httpBlocked(r) || lastAnswer(r) != nil)
-			switch {
-			case ex != nil:
-				c.Observed = "credentials " + ex.Credential.Fingerprint
-			default:
-				c.Observed = "no credentials (" + observed + ")"
+			c.OK = ex == nil
+			c.Observed = "no credentials (" + observed + ")"
+			if ex != nil {
+				c.Observed, c.Status, c.Why = "credentials "+ex.Credential.Fingerprint, "", ""
 			}
-			switch {
-			case !c.OK && ex == nil:
-				c.Detail += "; inconclusive: the request failed"
-			case c.OK && !provenCreds[e.ID]:
-				c.Detail += "; no credentials from tenant pods, not proven against a live endpoint"
-			}
-			testCreds = append(testCreds, c)
+			creds = append(creds, scoped(c, sc, hp))
 		}
 	}
-
-	notes := liveNotes(live)
-	notes = append(notes, unprovenNote(cat, provenHTTP, live))
-	notes = append(notes, directNotes(top, samples)...)
-	for _, e := range cat {
-		if seen := notControl[e.ID]; len(seen) > 0 {
-			notes = append(notes, fmt.Sprintf("not a positive control (%s): %s %s from the control namespace: %s",
-				notControlWhy[e.ID], e.ID, RequestURL(e.Wire), strings.Join(seen, ", ")))
-		}
-	}
-	ev.Endpoints = assemble(testEndpoints, ctlEndpoints, notes, live)
-	credNotes := liveNotes(live)
-	var credCat []endpoints.Endpoint
-	for _, e := range cat {
-		if e.Credentials {
-			credCat = append(credCat, e)
-		}
-	}
-	credNotes = append(credNotes, unprovenNote(credCat, provenCreds, live))
-	ev.Credentials = assemble(testCreds, ctlCreds, credNotes, live)
-	return ev
+	return ends, creds
 }
 
-func assemble(tests, controls []reports.Observation, notes []string, live Live) checks.Outcome {
-	out := checks.Outcome{Observations: append(tests, controls...), Notes: compact(notes)}
+// scoped marks a matching attempt at an endpoint no live service stands
+// behind as not evaluated there: nothing shows the block is the tenant's
+// policy rather than nothing listening. A leak stays a leak.
+func scoped(o reports.Observation, sc scope, hp string) reports.Observation {
+	if !sc.in[hp] && o.OK {
+		o.Status, o.Why, o.Needs = reports.StatusNotApplicable, "not evaluated: "+sc.why[hp], nil
+		o.Detail = strings.TrimPrefix(o.Detail+"; blocked from tenant pods, not proven against a live endpoint", "; ")
+	}
+	return o
+}
+
+// unasked are the tests a tenant pod could not make in a round because its
+// exec failed: one per check, unproven.
+func unasked(top checks.Topology, r Round, endpoints int) (ends, creds []reports.Observation) {
+	for _, f := range r.Failed {
+		if tn, ok := top.Tenant(f.Pod.Tenant); !ok || !tn.Isolated || tn.Sentinel {
+			continue
+		}
+		o := reports.Observation{Role: reports.RoleTest, Actor: actor(f.Pod), Target: target(fmt.Sprintf("the %d catalogue endpoints", endpoints)),
+			Method: MethodProbe, Expected: ExpectBlocked, Observed: "not probed", OK: true, Detail: f.Err, Round: r.N,
+			Status: reports.StatusUnproven, Why: "the probe pod could not be asked this round: " + f.Err}
+		c := o
+		c.Expected = ExpectNoCredentials
+		ends, creds = append(ends, o), append(creds, c)
+	}
+	return ends, creds
+}
+
+func leaks(obs []reports.Observation) []reports.Observation {
+	var out []reports.Observation
+	for _, o := range obs {
+		if !o.OK {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func lastCounted(rounds []Round) []Sample {
+	for i := len(rounds) - 1; i >= 0; i-- {
+		if !rounds[i].Settling {
+			return rounds[i].Samples
+		}
+	}
+	return nil
+}
+
+// assemble is one check's outcome. With no live endpoint at all and no
+// leak, it is not evaluated, saying exactly what was and was not shown.
+func assemble(tests, controls []reports.Observation, notes []string, live Live, anyLive bool) checks.Outcome {
+	out := checks.Outcome{Observations: append(tests, controls...)}
+	out.Notes = compact(append(notes, checks.ProofNote(out.Observations)))
 	if len(tests) == 0 {
 		out.Skip = "no isolated tenant probe pod in this run"
 		return out
 	}
-	if len(controls) > 0 {
-		return out
-	}
-	for _, o := range tests {
-		if !o.OK {
-			return out // a leak is a leak, proven or not: Judge fails it
-		}
+	if anyLive || len(leaks(tests)) > 0 {
+		return out // a leak is a leak, proven or not: Judge fails it
 	}
 	why := live.NoDecoy
 	if why == "" {
@@ -446,79 +473,5 @@ func assemble(tests, controls []reports.Observation, notes []string, live Live) 
 	}
 	out.Skip = "blocked from tenant pods; not proven against a live endpoint (" + why +
 		"; no metadata endpoint answered the unprotected control namespace; node-level vantage point: " + nodeVantage(live) + ")"
-	return out
-}
-
-func nodeVantage(live Live) string {
-	if len(live.NodeVantage) == 0 {
-		return "not tested"
-	}
-	return strings.Join(live.NodeVantage, "; ")
-}
-
-func liveNotes(live Live) []string {
-	if d := live.Decoy; d != nil {
-		notes := []string{fmt.Sprintf("positive control: bulkhead's metadata decoy (container %s, %s on the kind network, off the nodes) answers on %s; node-level vantage point: %s",
-			d.Container, d.IP, strings.Join(d.Addresses, ", "), nodeVantage(live))}
-		if len(d.Skipped) > 0 {
-			notes = append(notes, "not served by the decoy: "+strings.Join(d.Skipped, "; "))
-		}
-		return notes
-	}
-	return []string{fmt.Sprintf("no decoy (%s): tenant results are \"blocked from tenant pods\", proven only where the control namespace reached a live metadata service; node-level vantage point: %s",
-		live.NoDecoy, nodeVantage(live))}
-}
-
-func unprovenNote(cat []endpoints.Endpoint, proven map[string]bool, live Live) string {
-	var ids []string
-	for _, e := range cat {
-		if !proven[e.ID] {
-			ids = append(ids, e.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return fmt.Sprintf("all %d endpoints proven against a live endpoint", len(cat))
-	}
-	return fmt.Sprintf("%d of %d endpoints proven against a live endpoint; blocked from tenant pods but not proven: %s",
-		len(cat)-len(ids), len(cat), strings.Join(ids, ", "))
-}
-
-// directNotes say, per tenant, whether its pods reach the decoy's own
-// address: a tenant that does has egress beyond its namespace, so its
-// metadata block is its policy's except at work, not default deny.
-func directNotes(top checks.Topology, samples []Sample) []string {
-	byTenant := map[string][]string{}
-	var order []string
-	for _, s := range samples {
-		r, ok := s.Results[DirectID]
-		if !ok {
-			continue
-		}
-		if _, seen := byTenant[s.Pod.Tenant]; !seen {
-			order = append(order, s.Pod.Tenant)
-		}
-		_, observed := httpObserved(r)
-		byTenant[s.Pod.Tenant] = append(byTenant[s.Pod.Tenant], s.Pod.Name+": "+observed)
-	}
-	var notes []string
-	for _, t := range order {
-		tn, _ := top.Tenant(t)
-		what := "unprotected"
-		if tn.Isolated {
-			what = "isolated"
-		}
-		notes = append(notes, fmt.Sprintf("egress beyond the cluster (the decoy's own address, not a metadata address) from %s tenant %s: %s",
-			what, t, strings.Join(byTenant[t], ", ")))
-	}
-	return notes
-}
-
-func compact(notes []string) []string {
-	var out []string
-	for _, n := range notes {
-		if n != "" {
-			out = append(out, n)
-		}
-	}
 	return out
 }

@@ -29,23 +29,33 @@ func Checks() []checks.Check {
 		{
 			ID: IDCrossTenant, Area: checks.Network,
 			Run: matrixCheck(crossTenant, "no two isolated tenants in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantIngress, Area: checks.Network,
 			Run: matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDTenantEgress, Area: checks.Network,
 			Run: matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDSameTenant, Area: checks.Network,
 			NoControl: "every observation is a path that must work: the check is its own positive case",
 			Run:       matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 		{
 			ID: IDDNS, Area: checks.Network,
 			Run: matrixCheck(dnsResolution, "no isolated tenant in this run"),
+
+			Creates: checks.CreatesNothing("probes from the run's probe pods"),
 		},
 	}
 }
@@ -139,6 +149,9 @@ func matrixNotes(m *Matrix) []string {
 			m.SettledAfter.Round(100*time.Millisecond), m.SettledRound))
 	} else {
 		notes = append(notes, fmt.Sprintf("bulkhead's own setup had not fully taken effect by the enforcement deadline (round %d): counting started anyway", m.SettledRound))
+	}
+	if m.SettleBlocks > 0 {
+		notes = append(notes, fmt.Sprintf("%d settle-round results of paths counted from round 1 were no leak and are left out: a block proves nothing before bulkhead's own pods answer, a leak there would have counted", m.SettleBlocks))
 	}
 	return notes
 }
@@ -320,6 +333,9 @@ func Slice(top checks.Topology, m *Matrix, slice slicer) checks.Outcome {
 		}
 	}
 	out.Notes = append(out.Notes, m.Notes...)
+	if n := checks.ProofNote(out.Observations); n != "" {
+		out.Notes = append(out.Notes, n)
+	}
 	return out
 }
 
@@ -362,7 +378,7 @@ func Observation(p Path, pr PathRound, role reports.Role) reports.Observation {
 		At:        pr.Last.Started,
 	}
 	if o.At.IsZero() {
-		o.At = time.Now().UTC()
+		o.At = pr.Start // not reported by the pod: when its round began
 	}
 	if pr.Match == Inconclusive && role == reports.RoleTest {
 		o.Status, o.Why = reports.StatusUnproven, "inconclusive: "+pr.Observed

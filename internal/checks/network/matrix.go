@@ -33,7 +33,10 @@ type Result struct {
 // PathRound is one path in one round.
 type PathRound struct {
 	// N is the round's number (from 1, settle rounds included).
-	N     int
+	N int
+	// Start is when the round began: the time of a result the pod could
+	// not report (its exec failed).
+	Start time.Time
 	Last  wire.ConnectResult
 	Match Match
 	// Observed is the outcome in the words reports use.
@@ -67,6 +70,9 @@ type Matrix struct {
 	Settled      bool
 	SettledAfter time.Duration
 	SettledRound int
+	// SettleBlocks counts the settle-round results of paths that count from
+	// round 1 which were not leaks: left out, as nothing proved them yet.
+	SettleBlocks int
 	Protocols    []wire.Protocol
 	Notes        []string
 	// NotEnforced, when set, says the CNI does not enforce NetworkPolicy
@@ -125,11 +131,19 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 			if !run.Counts(items, i, k) {
 				continue
 			}
-			pr := PathRound{N: round.N, Last: round.Results[i]}
+			pr := PathRound{N: round.N, Start: round.Start, Last: round.Results[i]}
 			if err, failed := round.Failed[p.Src.Pod()]; failed {
 				pr.Match, pr.Observed, pr.Detail = Inconclusive, "not probed", "the probe pod could not be asked this round: "+err.Error()
 			} else {
 				pr.Match, pr.Observed, pr.Detail = Judge(p, pr.Last)
+			}
+			if k < run.SettledAt && pr.Match != Mismatched {
+				// A settle round of a path into or out of a user's tenant:
+				// its leak counts (no grace), but a block proves nothing
+				// while bulkhead's own pods, which prove it, may not answer
+				// yet. The rounds from the settled one on prove it.
+				m.SettleBlocks++
+				continue
 			}
 			m.Results[i].Rounds = append(m.Results[i].Rounds, pr)
 		}

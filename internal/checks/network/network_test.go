@@ -108,6 +108,14 @@ func TestJudge(t *testing.T) {
 // that are not Reference count from round 1.
 func simulate(t *testing.T, top checks.Topology, reach func(p Path, round int) bool, execErr func(src probing.Pod, round int) error) *Matrix {
 	t.Helper()
+	return simulateSettling(t, top, reach, execErr, 50*time.Millisecond)
+}
+
+// simulateSettling is simulate with a settle timeout: tests that need the
+// settle phase to end by itself (not by running out of time on a busy
+// machine) give it seconds.
+func simulateSettling(t *testing.T, top checks.Topology, reach func(p Path, round int) bool, execErr func(src probing.Pod, round int) error, settle time.Duration) *Matrix {
+	t.Helper()
 	paths := append(MatrixPaths(top, []wire.Protocol{wire.TCP}), DNSPaths(top, "")...)
 	byTarget := map[string]Path{}
 	for _, p := range paths {
@@ -130,7 +138,7 @@ func simulate(t *testing.T, top checks.Topology, reach func(p Path, round int) b
 		sim.ExecErr = func(src probing.Pod, mode string, call int) error { return execErr(src, call) }
 	}
 	env := &checks.Env{Topology: top, Probes: sim,
-		Timing: checks.Timing{ConnectTimeout: time.Second, Enforcement: 50 * time.Millisecond, Rounds: 2, Pause: time.Millisecond}}
+		Timing: checks.Timing{ConnectTimeout: time.Second, Enforcement: settle, Rounds: 2, Pause: time.Millisecond}}
 	m, err := Probe(context.Background(), env, paths)
 	require.NoError(t, err)
 	return m
@@ -332,26 +340,52 @@ func TestAUsersTenantGetsNoGraceWhileBulkheadSettles(t *testing.T) {
 	top.Tenants[1].Reference = false // b is a user's tenant: its policy was there before bulkhead
 	// Round 1: bulkhead's control pods are not reachable yet (settling), and
 	// a <-> b leaks. a is bulkhead's, b is not: the leak counts.
-	m := simulate(t, top, func(p Path, round int) bool {
+	m := simulateSettling(t, top, func(p Path, round int) bool {
 		if round == 1 {
 			return p.Src.Tenant == "a" && p.Dst.Tenant == "b"
 		}
 		return p.Allowed
-	}, nil)
+	}, nil, 10*time.Second)
 	assert.Equal(t, 2, m.SettledRound, "bulkhead's own paths settled in round 2")
 	v, reason := verdict(t, IDCrossTenant, top, m)
 	assert.Equal(t, reports.Fail, v, reason)
 	assert.Contains(t, reason, "round 1")
 
 	top.Tenants[1].Reference = true // both bulkhead's: the settle round is grace
-	m = simulate(t, top, func(p Path, round int) bool {
+	m = simulateSettling(t, top, func(p Path, round int) bool {
 		if round == 1 {
 			return p.Src.Tenant == "a" && p.Dst.Tenant == "b"
 		}
 		return p.Allowed
-	}, nil)
+	}, nil, 10*time.Second)
 	v, reason = verdict(t, IDCrossTenant, top, m)
 	assert.Equal(t, reports.Pass, v, reason)
+}
+
+func TestAUsersTenantIsNotUnprovenWhileBulkheadSettles(t *testing.T) {
+	top := reference()
+	top.Tenants[1].Reference = false
+	// Round 1: nothing answers yet (bulkhead's pods settling); no leak ever.
+	m := simulateSettling(t, top, func(p Path, round int) bool { return round > 1 && p.Allowed }, nil, 10*time.Second)
+	assert.Equal(t, 2, m.SettledRound)
+	j := judged(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Pass, j.Verdict, "a block before bulkhead's pods answer proves nothing, and is no gap: %s", j.Reason)
+	for _, o := range j.Observations {
+		assert.GreaterOrEqual(t, o.Round, 2, checks.DescribeOne(o))
+	}
+	assert.Positive(t, m.SettleBlocks)
+	assert.Contains(t, strings.Join(matrixNotes(m), "\n"), "settle-round results of paths counted from round 1 were no leak")
+}
+
+func TestEveryCheckSaysWhatItsControlsProved(t *testing.T) {
+	top := reference()
+	m := simulate(t, top, func(p Path, _ int) bool { return p.Allowed && p.Dst.Name != "p3" }, nil)
+	notes := strings.Join(Slice(top, m, crossTenant).Notes, "\n")
+	assert.Regexp(t, `per-path proof: \d+ of \d+ blocked observations shown by a positive control of their own round`, notes)
+	assert.Regexp(t, `not shown: bh-x-b/p3 answers tcp/pod-ip \(rounds \d+, \d+\)`, notes, "b/p3 answers nobody in either counted round")
+	notes = strings.Join(Slice(top, simulate(t, top, asDesigned, nil), crossTenant).Notes, "\n")
+	assert.Regexp(t, `per-path proof: (\d+) of \d+ blocked`, notes)
+	assert.NotContains(t, notes, "not shown")
 }
 
 func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
@@ -363,7 +397,10 @@ func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
 		return nil
 	})
 	j := judged(t, IDCrossTenant, top, m)
-	assert.Equal(t, reports.Unproven, j.Verdict, j.Reason)
+	// Round 1 proved every path of p1 and into p2: round 2's gap is named,
+	// the check is not unproven for it.
+	assert.Equal(t, reports.Pass, j.Verdict, j.Reason)
+	assert.Contains(t, j.Reason, "round results unproven whose paths another round proved")
 	for _, o := range j.Observations {
 		switch {
 		case o.Role != reports.RoleTest:
@@ -380,4 +417,13 @@ func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
 		}
 	}
 	assert.True(t, strings.Contains(strings.Join(m.Notes, "\n"), "stream reset"), m.Notes)
+
+	// p1 never answers its exec: its paths are proven in no round.
+	m = simulate(t, top, asDesigned, func(src probing.Pod, _ int) error {
+		if src.Name == "p1" {
+			return errors.New("stream reset")
+		}
+		return nil
+	})
+	assert.Equal(t, reports.Unproven, judged(t, IDCrossTenant, top, m).Verdict)
 }

@@ -16,8 +16,24 @@ const (
 // Checks returns the podsecurity checks.
 func Checks() []checks.Check {
 	return []checks.Check{
-		{ID: IDPodAdmission, Area: checks.PodSecurity, Run: runPodAdmission},
-		{ID: IDWorkloads, Area: checks.PodSecurity, Slow: true, Run: runWorkloads},
-		{ID: IDRelabel, Area: checks.PodSecurity, Run: runRelabel},
+		{
+			ID: IDPodAdmission, Area: checks.PodSecurity,
+			Run: runPodAdmission,
+
+			Creates: checks.CreatesNothing("server-side dry-run requests as the tenant"),
+		},
+		{
+			ID: IDWorkloads, Area: checks.PodSecurity,
+			Slow: true,
+			Run:  runWorkloads,
+
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.FirstNamespace, Kinds: []string{"Deployment", "Job"}, What: "two Deployments and two Jobs per tenant, as the tenant (the restricted-compliant ones start one pod each, the others none)", Lifetime: checks.DuringCheck}},
+		},
+		{
+			ID: IDRelabel, Area: checks.PodSecurity,
+			Run: runRelabel,
+
+			Creates: checks.CreatesNothing("server-side dry-run patches"),
+		},
 	}
 }

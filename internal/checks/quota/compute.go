@@ -5,7 +5,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 )
 
 // computeDims are the compute quota dimensions, each with the resource it
@@ -25,6 +26,10 @@ var computeDims = []struct {
 // and one unit more, in one pod whose containers each stay within the
 // namespace's LimitRange max (so the LimitRange is never the reason).
 func runCompute(ctx context.Context, r *nsRun) error {
+	acts, err := r.able(ctx, actors.Create("pods"))
+	if err != nil || len(acts) == 0 {
+		return err
+	}
 	lrs, err := r.limitRanges(ctx)
 	if err != nil {
 		return err
@@ -35,7 +40,7 @@ func runCompute(ctx context.Context, r *nsRun) error {
 		if q, ok := max[d.base]; ok {
 			perContainer = amount(d.base, q)
 		}
-		err := overrunAmount(ctx, r, amountDim{res: d.res, base: d.base, gvr: gvrPods, short: shortName(d.res),
+		err := overrunAmount(ctx, r, acts, amountDim{res: d.res, base: d.base, gvr: gvrPods, short: shortName(d.res),
 			build: func(name string, total int64) (*unstructuredObj, string) {
 				cs := computeContainers(d.base, d.limits, total, perContainer)
 				if len(cs) > maxContainers {
@@ -52,11 +57,15 @@ func runCompute(ctx context.Context, r *nsRun) error {
 }
 
 // runStorage asks for exactly the storage left and one MiB more (dry-run),
-// then fills the claim count and tries one more claim. The claims that fill
-// the count are real, so they name a StorageClass that does not exist: they
-// are counted but never provisioned.
+// then fills the claim count and tries one more claim (see fillMode). The
+// claims that fill the count are real, so they name a StorageClass that
+// does not exist: they are counted but never provisioned.
 func runStorage(ctx context.Context, r *nsRun) error {
-	err := overrunAmount(ctx, r, amountDim{res: corev1.ResourceRequestsStorage, base: corev1.ResourceStorage, gvr: gvrPVCs, short: "storage",
+	acts, err := r.able(ctx, actors.Create("persistentvolumeclaims"))
+	if err != nil || len(acts) == 0 {
+		return err
+	}
+	err = overrunAmount(ctx, r, acts, amountDim{res: corev1.ResourceRequestsStorage, base: corev1.ResourceStorage, gvr: gvrPVCs, short: "storage",
 		build: func(name string, total int64) (*unstructuredObj, string) {
 			// Dry-run only: the claim a tenant would make, default class.
 			return r.build.pvc(name, quantity(corev1.ResourceStorage, total), ""), ""
@@ -64,10 +73,7 @@ func runStorage(ctx context.Context, r *nsRun) error {
 	if err != nil {
 		return err
 	}
-	return overrunCount(ctx, r, countDim{res: corev1.ResourcePersistentVolumeClaims, gvr: gvrPVCs, short: "pvc",
-		build: func(name string) *unstructuredObj {
-			return r.build.pvc(name, resource.MustParse("1Mi"), NeverProvisionedClass)
-		}})
+	return overrunCount(ctx, r, claimsDim)
 }
 
 // shortName turns "requests.cpu" into "requests-cpu" for object names.

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -19,6 +20,10 @@ import (
 // fixture's (the namespace's own for other tenants): a raised maximum lets
 // the over-max container through.
 func runLimitRange(ctx context.Context, r *nsRun) error {
+	acts, err := r.able(ctx, actors.Create("pods"))
+	if err != nil || len(acts) == 0 {
+		return err
+	}
 	lrs, err := r.limitRanges(ctx)
 	if err != nil {
 		return err
@@ -30,59 +35,69 @@ func runLimitRange(ctx context.Context, r *nsRun) error {
 	}
 	for _, name := range want.LimitRanges {
 		if !contains(have.LimitRanges, name) {
-			r.fail(reports.RoleTest, "get limitrange", gvrLimitRanges, name, "present", "missing",
+			r.fail(attempt{role: reports.RoleTest, method: "get limitrange", gvr: gvrLimitRanges, name: name, expected: "present"}, "missing",
 				fmt.Sprintf("expected LimitRange %s (from %s) is not in the namespace (it has: %s)", name, want.Source, strings.Join(have.LimitRanges, ", ")))
 		}
 	}
-	limitRangeDefaults(ctx, r, want)
+	limitRangeDefaults(ctx, r, acts, want)
 	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		limitRangeMax(ctx, r, res, have, want)
+		limitRangeMax(ctx, r, acts, res, have, want)
 	}
 	return nil
 }
 
-func limitRangeDefaults(ctx context.Context, r *nsRun, want expectation) {
+// limitRangeDefaults asks, as every actor, for a pod whose container sets
+// no resources: admitted (the control), it must carry the defaults (the
+// test).
+func limitRangeDefaults(ctx context.Context, r *nsRun, acts []actor, want expectation) {
 	name := r.name("defaults")
 	method := "dry-run create pod [container without resources]"
+	test := attempt{role: reports.RoleTest, method: method, gvr: gvrPods, name: name, expected: wantDefaults}
 	if len(want.Default) == 0 && len(want.DefaultRequest) == 0 {
-		r.fail(reports.RoleTest, method, gvrPods, name, wantDefaults, "no defaults",
+		r.fail(test, "no defaults",
 			"no Container LimitRange of the namespace sets default requests or limits: a container without resources gets none")
 		return
 	}
-	for _, a := range r.actors {
+	for _, a := range acts {
+		key := admittedKey(a, "a pod whose container sets no resources", r.ns)
 		got, err := r.create(ctx, a, gvrPods, r.build.pod(name, nil), true)
+		r.record(a, attempt{role: reports.RoleControl, method: method, gvr: gvrPods, name: name, expected: wantAccepted, proves: []string{key}}, judgeAccepted(err))
+		t := test
+		t.needs = []string{key}
 		if err != nil {
-			obs, _, detail := judgeAccepted(err)
-			r.observe(a, reports.RoleTest, method, gvrPods, name, wantDefaults, obs, false, detail)
+			ans := judgeAccepted(err)
+			// Refused for want of limits: the defaults did not apply.
+			if !strings.Contains(err.Error(), "must specify") {
+				ans.Inconclusive = "the pod was refused, so no defaults could be seen: " + ans.Detail
+			}
+			r.record(a, t, ans)
 			continue
 		}
 		var pod corev1.Pod
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(got.Object, &pod); err != nil || len(pod.Spec.Containers) == 0 {
-			r.observe(a, reports.RoleTest, method, gvrPods, name, wantDefaults, "unreadable answer", false, fmt.Sprintf("decode the admitted pod: %v", err))
+			r.record(a, t, answer{Observed: "unreadable answer", Detail: fmt.Sprintf("decode the admitted pod: %v", err), Inconclusive: "the admitted pod could not be read"})
 			continue
 		}
 		res := pod.Spec.Containers[0].Resources
 		diffs := append(listDiff("requests", want.DefaultRequest, res.Requests), listDiff("limits", want.Default, res.Limits)...)
 		got1 := fmt.Sprintf("requests %s; limits %s", fmtList(res.Requests), fmtList(res.Limits))
 		if len(diffs) > 0 {
-			r.observe(a, reports.RoleTest, method, gvrPods, name, wantDefaults, "other resources", false,
-				fmt.Sprintf("admitted with %s; differs from %s: %s", got1, want.Source, strings.Join(diffs, "; ")))
+			r.record(a, t, answer{Observed: "other resources", Detail: fmt.Sprintf("admitted with %s; differs from %s: %s", got1, want.Source, strings.Join(diffs, "; "))})
 			continue
 		}
-		r.observe(a, reports.RoleTest, method, gvrPods, name, wantDefaults, wantDefaults, true,
-			fmt.Sprintf("admitted (dry-run) with %s, the defaults of %s", got1, want.Source))
+		r.record(a, t, answer{Observed: wantDefaults, OK: true, Detail: fmt.Sprintf("admitted (dry-run) with %s, the defaults of %s", got1, want.Source)})
 	}
 }
 
 // limitRangeMax tries a container at and one unit over the maximum for res.
-// The bound is the lower of the namespace's max and the expected one.
-func limitRangeMax(ctx context.Context, r *nsRun, res corev1.ResourceName, have, want expectation) {
+// The bound is the lower of the namespace's max and the expected one; each
+// refusal counts next to the same actor's admitted container at the max.
+func limitRangeMax(ctx context.Context, r *nsRun, acts []actor, res corev1.ResourceName, have, want expectation) {
 	hq, hok := have.Max[res]
 	wq, wok := want.Max[res]
-	overMethod := fmt.Sprintf("dry-run create pod [container %s limit over max]", res)
 	if !hok {
-		r.fail(reports.RoleTest, overMethod, gvrPods, r.name("max", string(res), "over"), wantLimitRangeMax, "no maximum",
-			fmt.Sprintf("no Container LimitRange of the namespace sets a maximum %s", res))
+		r.fail(attempt{role: reports.RoleTest, method: fmt.Sprintf("dry-run create pod [container %s limit over max]", res), gvr: gvrPods, name: r.name("max", string(res), "over"), expected: wantLimitRangeMax},
+			"no maximum", fmt.Sprintf("no Container LimitRange of the namespace sets a maximum %s", res))
 		return
 	}
 	bound := hq.DeepCopy()
@@ -104,19 +119,20 @@ func limitRangeMax(ctx context.Context, r *nsRun, res corev1.ResourceName, have,
 		cont.Limits[res] = quantity(res, step.v)
 		obj := r.build.pod(name, cont)
 		method := fmt.Sprintf("dry-run create pod [container %s limit %s max]", res, step.suffix)
-		for _, a := range r.actors {
+		for _, a := range acts {
+			key := admittedKey(a, fmt.Sprintf("a container with the maximum %s limit", res), r.ns)
 			_, err := r.create(ctx, a, gvrPods, obj.DeepCopy(), true)
-			var obs, detail, expected string
-			var ok bool
+			at := attempt{role: step.role, method: method, gvr: gvrPods, name: name}
+			var ans answer
 			if step.role == reports.RoleControl {
-				expected = wantAccepted
-				obs, ok, detail = judgeAccepted(err)
+				at.expected, at.proves = wantAccepted, []string{key}
+				ans = judgeAccepted(err)
 			} else {
-				expected = wantLimitRangeMax
-				obs, ok, detail = judgeOverMax(err, string(res))
+				at.expected, at.needs = wantLimitRangeMax, []string{key}
+				ans = judgeOverMax(err, string(res))
 			}
-			r.observe(a, step.role, method, gvrPods, name, expected, obs, ok,
-				join(fmt.Sprintf("container limit %s=%s", res, fmtAmount(res, step.v)), evidence, detail))
+			ans.Detail = join(fmt.Sprintf("container limit %s=%s", res, fmtAmount(res, step.v)), evidence, ans.Detail)
+			r.record(a, at, ans)
 		}
 	}
 }

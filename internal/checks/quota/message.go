@@ -9,6 +9,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 )
 
 // Exceeded is what the API server's ResourceQuota admission says when a
@@ -146,50 +149,100 @@ const (
 	wantDefaults      = "LimitRange defaults applied"
 )
 
+// answer is one API answer, judged: the short Observed word, whether it
+// satisfies the expectation, the evidence, and, when it shows neither a
+// pass nor a leak, why (an unproven test: a refusal by something other
+// than what the check is about, no answer at all).
+type answer struct {
+	Observed     string
+	OK           bool
+	Detail       string
+	Inconclusive string
+}
+
+// noAnswer is the answer to a request the API server never answered.
+func noAnswer(err error) answer {
+	return answer{Observed: "error (no API answer)", Detail: describeErr(err), Inconclusive: "no answer from the API server: " + err.Error()}
+}
+
 // judgeOverrun decides whether err is the quota's refusal of a request over
 // resource r: 403 Forbidden AND "exceeded quota: <a quota of the namespace>"
-// naming r. Anything else, including a refusal for another reason (a
-// LimitRange, Pod Security, a webhook, another resource), is not.
-func judgeOverrun(err error, r string, quotas []string) (observed string, ok bool, detail string) {
+// naming r. Admitted is a leak. A refusal for another reason (a LimitRange,
+// Pod Security, a webhook, another resource) shows neither: it is
+// inconclusive, not a pass.
+func judgeOverrun(err error, r string, quotas []string) answer {
 	if err == nil {
-		return wantAccepted, false, "the API server admitted a request over the bound"
+		return answer{Observed: wantAccepted, Detail: "the API server admitted a request over the bound"}
+	}
+	if code, _ := apiStatus(err); code == 0 {
+		return noAnswer(err)
 	}
 	msg := err.Error()
 	if !apierrors.IsForbidden(err) {
-		return rejectedAs(err), false, describeErr(err)
+		return answer{Observed: rejectedAs(err), Detail: describeErr(err), Inconclusive: "refused, but not by the quota: " + describeErr(err)}
 	}
 	e, parsed := ParseExceeded(msg)
 	switch {
 	case !parsed:
-		return "rejected: 403 (not by quota)", false, describeErr(err)
+		return answer{Observed: "rejected: 403 (not by quota)", Detail: describeErr(err), Inconclusive: "refused by something other than the quota: " + describeErr(err)}
 	case !e.Names(r):
-		return "rejected: exceeded quota (other resource)", false, fmt.Sprintf("refused for %s, not %s: %s", strings.Join(e.Resources(), ","), r, describeErr(err))
+		return answer{Observed: "rejected: exceeded quota (other resource)", Detail: fmt.Sprintf("refused for %s, not %s: %s", strings.Join(e.Resources(), ","), r, describeErr(err)),
+			Inconclusive: fmt.Sprintf("the quota refused %s, not %s", strings.Join(e.Resources(), ","), r)}
 	case !slices.Contains(quotas, e.Quota):
-		return "rejected: exceeded unknown quota", false, fmt.Sprintf("quota %q is not a ResourceQuota of the namespace (%s): %s", e.Quota, strings.Join(quotas, ", "), describeErr(err))
+		return answer{Observed: "rejected: exceeded unknown quota", Detail: fmt.Sprintf("quota %q is not a ResourceQuota of the namespace (%s): %s", e.Quota, strings.Join(quotas, ", "), describeErr(err)),
+			Inconclusive: fmt.Sprintf("refused by quota %q, which bulkhead did not read in the namespace", e.Quota)}
 	}
-	return wantExceeded, true, e.Summary() + "; API: " + describeErr(err)
+	return answer{Observed: wantExceeded, OK: true, Detail: e.Summary() + "; API: " + describeErr(err)}
 }
 
 // judgeAccepted decides a positive control: the request must be admitted.
-func judgeAccepted(err error) (observed string, ok bool, detail string) {
+func judgeAccepted(err error) answer {
 	if err == nil {
-		return wantAccepted, true, ""
+		return answer{Observed: wantAccepted, OK: true}
 	}
-	return rejectedAs(err), false, describeErr(err)
+	return answer{Observed: rejectedAs(err), Detail: describeErr(err)}
 }
 
-// judgeForbidden decides a write the tenant must not make: 403 Forbidden
-// that is not a quota refusal (an RBAC or admission denial).
-func judgeForbidden(err error) (observed string, ok bool, detail string) {
+// judgeForbidden decides a write identity id must not make. Denied is a 403
+// that refuses id itself: RBAC naming id ("User "<id>" cannot ..."), or an
+// admission plugin or webhook refusing the request (admission runs only
+// after RBAC let id's request through, so it cannot be the refusal of
+// bulkhead's own impersonation). A 403 naming another user says nothing
+// about id (bulkhead's runner was refused), and a quota refusal or any other
+// answer means RBAC let id's write through: a leak.
+func judgeForbidden(err error, id checks.Identity) answer {
 	if err == nil {
-		return "allowed", false, "the API server accepted the write (dry-run, nothing was changed)"
+		return answer{Observed: "allowed", Detail: "the API server accepted the write (dry-run, nothing was changed)"}
 	}
-	if apierrors.IsForbidden(err) {
-		if _, isQuota := ParseExceeded(err.Error()); !isQuota {
-			return wantForbidden, true, describeErr(err)
-		}
+	if code, _ := apiStatus(err); code == 0 {
+		return noAnswer(err)
 	}
-	return rejectedAs(err), false, describeErr(err)
+	msg := err.Error()
+	if !apierrors.IsForbidden(err) {
+		return answer{Observed: rejectedAs(err), Detail: "RBAC let the write through: " + describeErr(err)}
+	}
+	if _, isQuota := ParseExceeded(msg); isQuota {
+		return answer{Observed: "rejected: exceeded quota", Detail: "RBAC let the write through; only the quota refused it: " + describeErr(err)}
+	}
+	switch who := actors.DeniedSubject(msg); {
+	case actors.DeniesIdentity(msg, id):
+		return answer{Observed: wantForbidden, OK: true, Detail: describeErr(err)}
+	case who != "":
+		return answer{Observed: "rejected: 403 for " + who, Detail: describeErr(err),
+			Inconclusive: fmt.Sprintf("the 403 refuses %s, not %s: bulkhead's request as %s was refused before it was tried", who, id.User, id.User)}
+	case admissionDenial(msg):
+		return answer{Observed: wantForbidden, OK: true, Detail: "refused by admission (after RBAC let it through): " + describeErr(err)}
+	}
+	return answer{Observed: "rejected: 403 (unattributed)", Detail: describeErr(err),
+		Inconclusive: fmt.Sprintf("the 403 names neither %s nor an admission plugin", id.User)}
+}
+
+// admissionDenial reports whether a 403 message is an admission refusal:
+// a webhook ("admission webhook \"x\" denied the request") or a
+// ValidatingAdmissionPolicy ("ValidatingAdmissionPolicy 'p' with binding
+// 'b' denied request").
+func admissionDenial(msg string) bool {
+	return strings.Contains(msg, "denied the request") || strings.Contains(msg, "denied request")
 }
 
 // limitRangeMaxMessage is how the LimitRanger admission plugin refuses a
@@ -200,12 +253,16 @@ func limitRangeMaxMessage(resource string) string {
 
 // judgeOverMax decides a container over the LimitRange max: 403 Forbidden
 // with the LimitRanger's "maximum <r> usage per Container" message.
-func judgeOverMax(err error, resource string) (observed string, ok bool, detail string) {
+// Admitted is a leak; any other refusal is inconclusive.
+func judgeOverMax(err error, resource string) answer {
 	if err == nil {
-		return wantAccepted, false, "the API server admitted a container over the per-container maximum"
+		return answer{Observed: wantAccepted, Detail: "the API server admitted a container over the per-container maximum"}
+	}
+	if code, _ := apiStatus(err); code == 0 {
+		return noAnswer(err)
 	}
 	if apierrors.IsForbidden(err) && strings.Contains(err.Error(), limitRangeMaxMessage(resource)) {
-		return wantLimitRangeMax, true, describeErr(err)
+		return answer{Observed: wantLimitRangeMax, OK: true, Detail: describeErr(err)}
 	}
-	return rejectedAs(err), false, describeErr(err)
+	return answer{Observed: rejectedAs(err), Detail: describeErr(err), Inconclusive: "refused, but not by the LimitRange's " + resource + " maximum: " + describeErr(err)}
 }

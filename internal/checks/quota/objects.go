@@ -40,11 +40,6 @@ const (
 	roleQuotaCheck = "quota-check"
 	// labelDeployment selects the pods of a check's Deployment.
 	labelDeployment = "bulkhead.dev/quota-deployment"
-	// NeverScheduleKey is the node label quota-check pods select. No node
-	// has it, so those pods count against the quota (a pending pod does) but
-	// never start: filling a pod quota costs the nodes nothing, and
-	// deleting an unscheduled pod is immediate.
-	NeverScheduleKey = "bulkhead.dev/quota-check"
 )
 
 // builder makes the objects of one namespace's checks.
@@ -61,42 +56,6 @@ func (b builder) meta(name string, extra ...string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: b.ns, Labels: b.labels(extra...)}
 }
 
-// podSpec is a Pod Security "restricted" spec with one container per
-// element of res (a nil element: no resources, so LimitRange defaults apply).
-func (b builder) podSpec(res []*corev1.ResourceRequirements) corev1.PodSpec {
-	spec := corev1.PodSpec{
-		AutomountServiceAccountToken:  ptrTo(false),
-		EnableServiceLinks:            ptrTo(false),
-		TerminationGracePeriodSeconds: ptrTo[int64](1),
-		NodeSelector:                  map[string]string{NeverScheduleKey: "never-scheduled"},
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptrTo(true),
-			RunAsUser:      ptrTo[int64](65532),
-			RunAsGroup:     ptrTo[int64](65532),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-	}
-	for i, r := range res {
-		c := corev1.Container{
-			Name:            fmt.Sprintf("c%d", i),
-			Image:           b.image,
-			ImagePullPolicy: corev1.PullIfNotPresent,
-			Args:            []string{"serve"},
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: ptrTo(false),
-				ReadOnlyRootFilesystem:   ptrTo(true),
-				RunAsNonRoot:             ptrTo(true),
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}
-		if r != nil {
-			c.Resources = *r
-		}
-		spec.Containers = append(spec.Containers, c)
-	}
-	return spec
-}
-
 // smallResources is what a filler container asks for: enough to be counted,
 // far below any per-container bound.
 func smallResources() *corev1.ResourceRequirements {
@@ -110,7 +69,7 @@ func (b builder) pod(name string, res ...*corev1.ResourceRequirements) *unstruct
 	return toUnstructured(&corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: b.meta(name),
-		Spec:       b.podSpec(res),
+		Spec:       inertPodSpec(b.image, corev1.RestartPolicyNever, res),
 	})
 }
 
@@ -130,7 +89,7 @@ func (b builder) deployment(name string, replicas int32) *unstructured.Unstructu
 			Selector:             &metav1.LabelSelector{MatchLabels: sel},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: b.labels(labelDeployment, name)},
-				Spec:       b.podSpec([]*corev1.ResourceRequirements{smallResources()}),
+				Spec:       inertPodSpec(b.image, corev1.RestartPolicyAlways, []*corev1.ResourceRequirements{smallResources()}),
 			},
 		},
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
 // Messages as the API server words them (kube-apiserver 1.36, verified on
@@ -76,48 +77,86 @@ func TestJudgeOverrunAcceptsOnlyTheQuotasRefusalOfTheDimension(t *testing.T) {
 		res  string
 		ok   bool
 		obs  string
+		// inconclusive: neither a pass nor a leak (unproven).
+		inconclusive bool
 	}{
-		{"exceeded quota on pods", forbidden("pods", msgPods), "pods", true, wantExceeded},
-		{"admitted", nil, "pods", false, wantAccepted},
-		{"refused by the LimitRange", forbidden("pods", msgMax), "pods", false, "rejected: 403 (not by quota)"},
-		{"status unknown is not an overrun", forbidden("pods", msgUnknown), "pods", false, "rejected: 403 (not by quota)"},
-		{"another dimension", forbidden("pods", msgPods), "requests.cpu", false, "rejected: exceeded quota (other resource)"},
-		{"a quota the namespace does not have", forbidden("services", msgTwo), "services.nodeports", false, "rejected: exceeded unknown quota"},
-		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "x", nil), "pods", false, "rejected: 422 Invalid"},
-		{"not found", apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "x"), "pods", false, "rejected: 404 NotFound"},
-		{"no API answer", errors.New("connection refused"), "pods", false, "error (no API answer)"},
+		{"exceeded quota on pods", forbidden("pods", msgPods), "pods", true, wantExceeded, false},
+		{"admitted is a leak", nil, "pods", false, wantAccepted, false},
+		{"refused by the LimitRange", forbidden("pods", msgMax), "pods", false, "rejected: 403 (not by quota)", true},
+		{"status unknown is not an overrun", forbidden("pods", msgUnknown), "pods", false, "rejected: 403 (not by quota)", true},
+		{"another dimension", forbidden("pods", msgPods), "requests.cpu", false, "rejected: exceeded quota (other resource)", true},
+		{"a quota the namespace does not have", forbidden("services", msgTwo), "services.nodeports", false, "rejected: exceeded unknown quota", true},
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "x", nil), "pods", false, "rejected: 422 Invalid", true},
+		{"not found", apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "x"), "pods", false, "rejected: 404 NotFound", true},
+		{"no API answer", errors.New("connection refused"), "pods", false, "error (no API answer)", true},
 	}
 	for _, c := range cases {
-		obs, ok, detail := judgeOverrun(c.err, c.res, quotas)
-		assert.Equal(t, c.ok, ok, c.name)
-		assert.Equal(t, c.obs, obs, c.name)
-		assert.NotEmpty(t, detail, c.name)
+		ans := judgeOverrun(c.err, c.res, quotas)
+		assert.Equal(t, c.ok, ans.OK, c.name)
+		assert.Equal(t, c.obs, ans.Observed, c.name)
+		assert.Equal(t, c.inconclusive, ans.Inconclusive != "", "%s: %s", c.name, ans.Inconclusive)
+		assert.NotEmpty(t, ans.Detail, c.name)
 		if c.err != nil && c.ok {
-			assert.Contains(t, detail, "403 Forbidden: "+msgPods, "evidence carries the API message")
-			assert.Contains(t, detail, "used 6, hard 6")
+			assert.Contains(t, ans.Detail, "403 Forbidden: "+msgPods, "evidence carries the API message")
+			assert.Contains(t, ans.Detail, "used 6, hard 6")
 		}
 	}
 }
 
-func TestJudgeForbiddenAndOverMax(t *testing.T) {
-	_, ok, _ := judgeForbidden(forbidden("resourcequotas", msgRBAC))
-	assert.True(t, ok)
-	obs, ok, _ := judgeForbidden(nil)
-	assert.False(t, ok)
-	assert.Equal(t, "allowed", obs)
-	_, ok, _ = judgeForbidden(forbidden("resourcequotas", msgPods))
-	assert.False(t, ok, "a quota refusal does not prove the write is forbidden")
-	_, ok, _ = judgeForbidden(apierrors.NewConflict(schema.GroupResource{Resource: "resourcequotas"}, "x", errors.New("changed")))
-	assert.False(t, ok)
+func TestJudgeForbiddenCountsOnlyARefusalOfTheIdentityTried(t *testing.T) {
+	admin := checks.Identity{User: "bulkhead:x:a:admin", Groups: []string{"g"}}
+	ans := judgeForbidden(forbidden("resourcequotas", msgRBAC), admin)
+	assert.True(t, ans.OK, "RBAC refuses the identity itself")
+	assert.Empty(t, ans.Inconclusive)
 
-	_, ok, _ = judgeOverMax(forbidden("pods", msgMax), "cpu")
-	assert.True(t, ok)
-	_, ok, _ = judgeOverMax(forbidden("pods", msgMax), "memory")
-	assert.False(t, ok, "the refusal must be for the resource under test")
-	_, ok, _ = judgeOverMax(forbidden("pods", msgPods), "cpu")
-	assert.False(t, ok, "a quota refusal is not the LimitRange's")
-	_, ok, _ = judgeOverMax(nil, "cpu")
-	assert.False(t, ok)
+	other := checks.Identity{User: "alice"}
+	ans = judgeForbidden(forbidden("resourcequotas", msgRBAC), other)
+	assert.False(t, ans.OK)
+	assert.Contains(t, ans.Inconclusive, `refuses bulkhead:x:a:admin, not alice`, "a 403 naming someone else proves nothing about alice")
+
+	impersonation := `users "alice" is forbidden: User "system:serviceaccount:ops:bulkhead" cannot impersonate resource "users" in API group "" at the cluster scope`
+	ans = judgeForbidden(forbidden("users", impersonation), other)
+	assert.False(t, ans.OK)
+	assert.NotEmpty(t, ans.Inconclusive, "bulkhead's own refused impersonation is not alice denied")
+
+	vap := `resourcequotas "tenant-quota" is forbidden: ValidatingAdmissionPolicy 'protect-quota' with binding 'b' denied request: tenants may not edit quotas`
+	ans = judgeForbidden(forbidden("resourcequotas", vap), other)
+	assert.True(t, ans.OK, "an admission refusal comes after RBAC let alice's request through: alice was refused")
+	assert.Contains(t, ans.Detail, "refused by admission")
+
+	ans = judgeForbidden(forbidden("resourcequotas", `resourcequotas "q" is forbidden: something`), other)
+	assert.False(t, ans.OK)
+	assert.NotEmpty(t, ans.Inconclusive, "an unattributed 403 is not a denial")
+
+	ans = judgeForbidden(nil, admin)
+	assert.False(t, ans.OK)
+	assert.Empty(t, ans.Inconclusive, "an accepted write is a leak")
+	assert.Equal(t, "allowed", ans.Observed)
+
+	ans = judgeForbidden(forbidden("resourcequotas", msgPods), admin)
+	assert.False(t, ans.OK, "a quota refusal means RBAC let the write through")
+	assert.Empty(t, ans.Inconclusive)
+
+	ans = judgeForbidden(apierrors.NewConflict(schema.GroupResource{Resource: "resourcequotas"}, "x", errors.New("changed")), admin)
+	assert.False(t, ans.OK, "a conflict means RBAC let the write through")
+	assert.Empty(t, ans.Inconclusive)
+
+	ans = judgeForbidden(errors.New("connection reset"), admin)
+	assert.False(t, ans.OK)
+	assert.NotEmpty(t, ans.Inconclusive, "no answer is neither")
+}
+
+func TestJudgeOverMax(t *testing.T) {
+	assert.True(t, judgeOverMax(forbidden("pods", msgMax), "cpu").OK)
+	ans := judgeOverMax(forbidden("pods", msgMax), "memory")
+	assert.False(t, ans.OK, "the refusal must be for the resource under test")
+	assert.NotEmpty(t, ans.Inconclusive)
+	ans = judgeOverMax(forbidden("pods", msgPods), "cpu")
+	assert.False(t, ans.OK, "a quota refusal is not the LimitRange's")
+	assert.NotEmpty(t, ans.Inconclusive)
+	ans = judgeOverMax(nil, "cpu")
+	assert.False(t, ans.OK)
+	assert.Empty(t, ans.Inconclusive, "a container over max admitted is a leak")
 }
 
 func rq(name string, hard, used corev1.ResourceList) corev1.ResourceQuota {
@@ -311,7 +350,7 @@ func TestQuotaCheckPodsPassPodSecurityRestricted(t *testing.T) {
 	for name, p := range pods {
 		res := policy.AggregateCheckResults(eval.EvaluatePod(lv, &p.ObjectMeta, &p.Spec))
 		assert.True(t, res.Allowed, "%s: %s", name, res.ForbiddenDetail())
-		assert.Equal(t, "never-scheduled", p.Spec.NodeSelector[NeverScheduleKey], "%s never runs", name)
+		assert.Empty(t, whyRunnable(p.Spec), "%s never runs", name)
 		assert.Equal(t, fixtures.ManagedBy, p.Labels[fixtures.LabelManagedBy], name)
 		assert.Equal(t, "k3x9q", p.Labels[fixtures.LabelRun], name)
 	}
@@ -325,8 +364,26 @@ func TestChecksAreComplete(t *testing.T) {
 		assert.NotEmpty(t, c.Title())
 		assert.NotEmpty(t, c.Proves())
 		assert.Empty(t, c.NoControl, "%s: every quota check has positive controls", c.ID)
+		assert.Empty(t, c.NoNegativeControl, "%s: every quota check has a negative control", c.ID)
 		assert.False(t, ids[c.ID], "duplicate %s", c.ID)
 		ids[c.ID] = true
 	}
 	assert.Len(t, ids, 8)
+}
+
+func TestEveryQuotaCheckHasANegativeControl(t *testing.T) {
+	covered := map[string]bool{}
+	for _, nc := range NegativeControls() {
+		require.NotNil(t, nc.Inject, nc.Fault)
+		require.NotEmpty(t, nc.Expect, nc.Fault)
+		for _, e := range nc.Expect {
+			assert.Equal(t, reports.Fail, e.Want(), "%s under %q: every quota fault is a leak the check must fail on", e.Check, nc.Fault)
+			assert.NotNil(t, e.Names, "%s under %q names what leaked", e.Check, nc.Fault)
+			assert.NotNil(t, e.Assert, "%s under %q asserts only the faulty tenant leaks", e.Check, nc.Fault)
+			covered[e.Check] = true
+		}
+	}
+	for _, c := range Checks() {
+		assert.True(t, covered[c.ID], "%s has no negative control", c.ID)
+	}
 }

@@ -242,9 +242,29 @@ func statusCurrent(rq corev1.ResourceQuota) bool {
 	return true
 }
 
-// usageChanges lists the quotas whose used values differ from before:
-// "tenant-quota pods 3 (was 2)". Quotas present only now are ignored.
+// usageChanges lists the quotas whose used values are above what they were
+// before: "tenant-quota pods 3 (was 2)". Quotas present only now are
+// ignored. Usage at or below the baseline is back: a baseline read just
+// after an earlier check can still count that check's objects (the quota
+// controller recounts late), and waiting for usage to climb back to it
+// would wait for nothing.
 func usageChanges(before, now []corev1.ResourceQuota) []string {
+	return compareUsage(before, now, func(cur, was resource.Quantity, ok bool) bool { return !ok || cur.Cmp(was) > 0 })
+}
+
+// usageDiff names every used value that differs between two reads of the
+// namespace's quotas: "tenant-quota pods 5 (was 4)".
+func usageDiff(before, after []corev1.ResourceQuota) string {
+	out := compareUsage(before, after, func(cur, was resource.Quantity, ok bool) bool { return !ok || cur.Cmp(was) != 0 })
+	if len(out) == 0 {
+		return "no used value differs; the quotas were rewritten"
+	}
+	return strings.Join(out, ", ")
+}
+
+// compareUsage lists, for each quota of before, its used values for which
+// differs(now, was, present now) holds, and the quotas that are gone.
+func compareUsage(before, now []corev1.ResourceQuota, differs func(cur, was resource.Quantity, ok bool) bool) []string {
 	byName := map[string]corev1.ResourceQuota{}
 	for _, q := range now {
 		byName[q.Name] = q
@@ -256,19 +276,10 @@ func usageChanges(before, now []corev1.ResourceQuota) []string {
 			out = append(out, b.Name+" is gone")
 			continue
 		}
-		var names []string
-		for r := range b.Status.Used {
-			names = append(names, string(r))
-		}
-		sort.Strings(names)
-		for _, r := range names {
-			was := b.Status.Used[corev1.ResourceName(r)]
-			cur, ok := n.Status.Used[corev1.ResourceName(r)]
-			// Usage at or below the baseline is back: a baseline read just
-			// after an earlier check can still count that check's objects
-			// (the quota controller recounts late), and waiting for usage to
-			// climb back to it would wait for nothing.
-			if !ok || cur.Cmp(was) > 0 {
+		for _, r := range sortedNames(b.Status.Used) {
+			was := b.Status.Used[r]
+			cur, ok := n.Status.Used[r]
+			if differs(cur, was, ok) {
 				out = append(out, fmt.Sprintf("%s %s %s (was %s)", b.Name, r, cur.String(), was.String()))
 			}
 		}

@@ -9,7 +9,10 @@ import (
 	"k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
 
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep/sweeptest"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -65,4 +68,124 @@ func TestDryRunPodIsRestricted(t *testing.T) {
 			psapi.LevelVersion{Level: psapi.LevelRestricted, Version: psapi.LatestVersion()}, &p.ObjectMeta, &p.Spec))
 		assert.True(t, res.Allowed, "restricted: %s: %s", res.ForbiddenReason(), res.ForbiddenDetail())
 	}
+}
+
+func TestSecretPodsPlanWithoutCanaries(t *testing.T) {
+	s := sweeptest.BYO()
+	var streamTests, streamControls, podControls, podTests, ownControls int
+	for _, a := range PodsPlan(s) {
+		own := a.Tenant == a.Target.Tenant
+		switch {
+		case a.Req.Exec != nil && own:
+			streamControls++
+			assert.Equal(t, reports.RoleControl, a.Role)
+			assert.Equal(t, apisweep.ExpectAuthorized, a.Expect, "no canary to read: the stream getting in is the control")
+			assert.Empty(t, a.Canary)
+		case a.Req.Exec != nil:
+			streamTests++
+			assert.Equal(t, apisweep.ExpectDenied, a.Expect)
+			assert.Equal(t, []string{apisweep.MayKey(a.Identity, s.Top.ProbesOf(a.Tenant)[0].Namespace, apisweep.RightOf(a.Req))}, a.Needs,
+				"the denial rests on the same way into its own entry pod")
+		case own && a.Req.Subresource != "":
+			podControls++
+			assert.Equal(t, reports.RoleControl, a.Role)
+		case own:
+			ownControls++
+			assert.Equal(t, "list pods", a.Req.Describe())
+			continue
+		default:
+			podTests++
+			assert.Equal(t, reports.RoleTest, a.Role)
+		}
+		if own {
+			first := s.Top.ProbesOf(a.Tenant)[0]
+			assert.Equal(t, first.Namespace, a.Target.Namespace, "controls use the tenant's first probe pod")
+			assert.Equal(t, first.Name, a.Target.Name)
+		}
+	}
+	assert.Equal(t, 2, streamControls, "each user into its own probe pod")
+	assert.Equal(t, 2, streamTests, "each user into the other tenant's first probe pod")
+	assert.Equal(t, 2*6, podControls)
+	assert.Equal(t, 2, ownControls, "each user: a request its grant allows")
+	// blue -> green's 2 pods, green -> blue's 4 pods, 6 requests each.
+	assert.Equal(t, (2+4)*6, podTests)
+
+	var readControls int
+	for _, a := range ReadPlan(s) {
+		if a.Req.Name != "" {
+			assert.Equal(t, s.Absent(), a.Req.Name, "no canary: reads by name address a Secret that does not exist")
+		}
+		assert.Empty(t, a.Canary)
+		if a.Role == reports.RoleControl && a.Req.Res == apisweep.Secrets {
+			readControls++
+			assert.Contains(t, []string{"get secrets", "list secrets", "watch secrets (fieldSelector metadata.name)"}, a.Req.Describe())
+			assert.Equal(t, s.Top.ProbesOf(a.Tenant)[0].Namespace, a.Req.Namespace, "in the identity's own namespace")
+		}
+	}
+	assert.Equal(t, 2*3, readControls, "each user reads its own Secrets: get, list, watch")
+
+	// Without any right to read Secrets, a user's denials rest on a
+	// request its grant allows.
+	s.Grants = sweeptest.Only(s, actors.List("pods"))
+	for _, a := range ReadPlan(s) {
+		if a.Role == reports.RoleTest {
+			assert.Equal(t, []string{apisweep.ActsKey(a.Identity)}, a.Needs)
+		} else {
+			assert.Equal(t, "list pods", a.Req.Describe())
+		}
+	}
+}
+
+func TestSecretPlans(t *testing.T) {
+	s := sweeptest.Reference()
+	reads := ReadPlan(s)
+	var tests, controls int
+	labels := map[string]bool{}
+	for _, a := range reads {
+		switch {
+		case a.Role == reports.RoleTest:
+			tests++
+			assert.NotEqual(t, a.Tenant, a.Target.Tenant)
+			assert.Equal(t, "fp-"+a.Target.Tenant, a.Canary, "a returned canary is recognised")
+			labels[a.Req.Describe()] = true
+		case a.Req.Res == apisweep.Secrets:
+			controls++
+			assert.Equal(t, a.Tenant, a.Target.Tenant)
+			assert.Equal(t, apisweep.ExpectCanary, a.Expect)
+			assert.Equal(t, "fp-"+a.Tenant, a.Canary)
+		}
+	}
+	assert.Equal(t, 2*2*8, tests)
+	assert.Equal(t, 2*2*3, controls)
+	for _, want := range []string{"get secrets", "list secrets", "list secrets (fieldSelector metadata.name)", "list secrets (labelSelector)",
+		"watch secrets (fieldSelector metadata.name)", "list secrets (all namespaces, fieldSelector metadata.namespace)",
+		"list secrets (all namespaces, labelSelector)", "watch secrets (all namespaces, fieldSelector metadata.namespace)"} {
+		assert.True(t, labels[want], want)
+	}
+
+	pods := PodsPlan(s)
+	var streams, podTests, tokenTests, podControls int
+	for _, a := range pods {
+		switch {
+		case a.Req.Exec != nil:
+			streams++
+			assert.Equal(t, apisweep.ViaImpersonation, a.Via, "only bulkhead's process opens exec streams")
+			assert.Equal(t, "bulkhead-api-x", a.Req.Exec.Pod)
+		case a.Role == reports.RoleTest && a.Req.Res == apisweep.Pods:
+			podTests++
+			assert.Contains(t, []string{"exec", "attach", "portforward"}, a.Req.Subresource)
+		case a.Role == reports.RoleTest:
+			tokenTests++
+		default:
+			podControls++
+		}
+		if a.Via == apisweep.ViaPod && a.Req.Subresource == "exec" {
+			assert.Nil(t, a.Req.Exec, "a pod sends exec without the stream")
+		}
+	}
+	assert.Equal(t, 4, streams, "each user: into the other's canary pod (test) and its own (control)")
+	// 2 tenants x 2 identities x 3 pods of the other x 6 requests.
+	assert.Equal(t, 2*2*3*6, podTests)
+	assert.Equal(t, 2*2, tokenTests)
+	assert.Positive(t, podControls)
 }

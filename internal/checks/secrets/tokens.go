@@ -3,8 +3,9 @@ package secrets
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
-	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -26,80 +27,85 @@ const (
 	Token   = "token"
 )
 
-// tokenHygiene proves that pods only get a ServiceAccount token when they
-// ask: the tenants' running probe pods have none (asked from inside them),
-// and a pod created with a tenant ServiceAccount without asking is admitted
-// without one (server-side dry-run: the ServiceAccount admission plugin
-// adds the token volume before the answer comes back). A pod that asks is
-// the positive control, as are the API probe pods that asked.
+// tokenHygiene (SEC-003) judges the cluster's state, whoever is listed as
+// an identity: in every namespace of every isolated tenant, a pod that
+// does not ask for a token (the namespace's default ServiceAccount,
+// automountServiceAccountToken unset) is admitted without one (server-side
+// dry-run: the ServiceAccount admission plugin adds the token volume
+// before the answer comes back), and the tenants' running probe pods have
+// none (seen from inside them). Each rests on a control: a pod that asks
+// is admitted with a token in the same namespace, and bulkhead's API probe
+// pods that asked see theirs from inside.
 func tokenHygiene(ctx context.Context, env *checks.Env) checks.Outcome {
-	var out checks.Outcome
-	top := env.Topology
-	for _, t := range top.Isolated() {
-		for _, p := range top.ProbesOf(t.Name) {
-			out.Observations = append(out.Observations, probePodToken(ctx, env, t, p))
-		}
-		withSA := false
-		for _, id := range t.Identities {
-			ns, sa, ok := strings.Cut(id.ServiceAccount, "/")
-			if !ok {
-				continue
-			}
-			withSA = true
-			out.Observations = append(out.Observations,
-				admittedToken(ctx, env, t, ns, sa, nil),
-				admittedToken(ctx, env, t, ns, sa, ptr.To(true)))
-		}
-		if !withSA {
-			// A tenant named without ServiceAccounts (bring-your-own): its
-			// probe pods run as "default" in each namespace, and a pod
-			// there that asks for a token must get one (dry-run: nothing
-			// is created in the tenant's namespace).
-			for _, ns := range t.Namespaces {
-				out.Observations = append(out.Observations, admittedToken(ctx, env, t, ns, "default", ptr.To(true)))
-			}
-		}
+	out := checks.Outcome{Observations: append(defaultTokens(ctx, env), probePodTokens(ctx, env)...)}
+	if !apisweep.HasTest(out.Observations) {
+		return checks.Outcome{Skip: "no isolated tenant namespace in this run"}
 	}
-	if !hasTest(out.Observations) {
-		return checks.Outcome{Skip: "no isolated tenant with probe pods or ServiceAccounts in this run"}
-	}
-	// The API probe pods asked for a token (a projected volume) and must
-	// have one, seen from inside them: in reference tenants, and in
-	// bulkhead's own control namespace (every run has one).
-	sw, err := rbac.Shared(ctx, env)
+	sw, err := apisweep.Shared(ctx, env)
 	if err != nil {
 		return checks.Outcome{Err: fmt.Errorf("run the API sweep: %w", err)}
 	}
-	pods := make([]string, 0, len(sw.PodTokens))
-	for pod := range sw.PodTokens {
-		pods = append(pods, pod)
+	out.Observations = append(out.Observations, apiPodTokens(env.Topology, sw.Pods)...)
+	return out
+}
+
+// askedKey is the fact that a pod asking for a token in ns gets one: the
+// admission plugin that would add one unasked is at work there.
+func askedKey(ns string) string { return "a pod that asks for a token is admitted with one in " + ns }
+
+// seenKey is the fact that the probe sees a mounted token from inside a
+// pod that has one.
+const seenKey = "a pod with a mounted token sees it from inside (bulkhead's API probe pods)"
+
+// defaultTokens are, for every namespace of every isolated tenant, a pod
+// of the default ServiceAccount admitted without asking (the test) and
+// asking (its control).
+func defaultTokens(ctx context.Context, env *checks.Env) []reports.Observation {
+	var out []reports.Observation
+	for _, t := range env.Topology.Isolated() {
+		for _, ns := range t.Namespaces {
+			out = append(out,
+				admittedToken(ctx, env, t, ns, "default", nil),
+				admittedToken(ctx, env, t, ns, "default", ptr.To(true)))
+		}
 	}
-	sort.Strings(pods)
-	for _, pod := range pods {
+	return out
+}
+
+// probePodTokens are the tenants' running probe pods, asked from inside
+// whether a token is mounted.
+func probePodTokens(ctx context.Context, env *checks.Env) []reports.Observation {
+	var out []reports.Observation
+	for _, t := range env.Topology.Isolated() {
+		for _, p := range env.Topology.ProbesOf(t.Name) {
+			out = append(out, probePodToken(ctx, env, t, p))
+		}
+	}
+	return out
+}
+
+// apiPodTokens are the controls of the in-pod view: the API probe pods
+// that asked for a token (a projected volume) have one, seen from inside
+// them during the API sweep (in reference tenants, and in bulkhead's own
+// control namespace, which every run has).
+func apiPodTokens(top checks.Topology, pods map[string]apisweep.PodFacts) []reports.Observation {
+	var out []reports.Observation
+	for _, pod := range slices.Sorted(maps.Keys(pods)) {
 		ns, name, _ := strings.Cut(pod, "/")
 		if !strings.HasPrefix(name, "bulkhead-api-") {
 			continue // the anonymous probe asked for none
 		}
 		tn, _ := top.TenantOfNamespace(ns)
-		obs := tokenObservation(reports.RoleControl, Token, sw.PodTokens[pod])
+		obs := tokenObservation(reports.RoleControl, Token, pods[pod].TokenMounted)
 		obs.Actor = reports.Actor{Tenant: tn.Name, Namespace: ns, Pod: name}
 		obs.Target = reports.Target{Tenant: tn.Name, Namespace: ns, Name: name, Kind: "pod", Address: path.Join(wire.ServiceAccountDir, "token")}
 		obs.Method = "mounted ServiceAccount token (pod asks with a projected volume)"
 		obs.Detail = "seen from inside the pod by `probe api` during the API sweep"
+		obs.Proves = []string{seenKey}
 		obs.At = time.Now().UTC()
-		out.Observations = append(out.Observations, obs)
+		out = append(out, obs)
 	}
-	out.Notes = append(out.Notes, defaultServiceAccounts(ctx, env)...)
 	return out
-}
-
-func hasTest(obs []reports.Observation) bool {
-	for _, o := range obs {
-		if o.Role == reports.RoleTest {
-			return true
-		}
-	}
-	return false
 }
 
 func tokenObservation(role reports.Role, expected string, mounted bool) reports.Observation {
@@ -115,12 +121,13 @@ func probePodToken(ctx context.Context, env *checks.Env, t checks.Tenant, p chec
 	obs := reports.Observation{Role: reports.RoleTest, Expected: NoToken, Attempts: 1, At: time.Now().UTC(),
 		Actor:  reports.Actor{Tenant: t.Name, Namespace: p.Namespace, Pod: p.Name, Node: p.Node},
 		Target: reports.Target{Tenant: t.Name, Namespace: p.Namespace, Name: p.Name, Kind: "pod", Address: path.Join(wire.ServiceAccountDir, "token")},
-		Method: "mounted ServiceAccount token"}
+		Method: "mounted ServiceAccount token", Needs: []string{seenKey}}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := env.Prober().API(ctx, p.Pod(), wire.APIRequest{Calls: []wire.APICall{}})
 	if err != nil {
 		obs.Observed, obs.Detail = "error", wire.Truncate(err.Error(), 300)
+		obs.Status, obs.Why = reports.StatusUnproven, "the pod could not be asked: "+obs.Detail
 		return obs
 	}
 	got := tokenObservation(reports.RoleTest, NoToken, resp.TokenMounted)
@@ -163,11 +170,19 @@ func admittedToken(ctx context.Context, env *checks.Env, t checks.Tenant, ns, sa
 		Actor:  reports.Actor{Tenant: t.Name, Namespace: ns, Identity: "system:serviceaccount:" + ns + ":" + sa},
 		Target: reports.Target{Tenant: t.Name, Namespace: ns, Kind: "pods", Address: "POST /api/v1/namespaces/" + ns + "/pods?dryRun=All"},
 		Method: "create pods (dry-run, " + how + ")"}
+	if role == reports.RoleTest {
+		obs.Needs = []string{askedKey(ns)}
+	} else {
+		obs.Proves = []string{askedKey(ns)}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pod, err := env.Kube.Core.CoreV1().Pods(ns).Create(ctx, dryRunPod(env, ns, sa, automount), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
+		// Refused (a quota at its bound, a policy): nothing is known about
+		// the token.
 		obs.Observed, obs.Detail = "error", wire.Truncate(err.Error(), 300)
+		obs.Status, obs.Why = reports.StatusUnproven, "the dry-run pod was not admitted: "+obs.Detail
 		return obs
 	}
 	vol, mounted := TokenVolume(pod)
@@ -178,6 +193,9 @@ func admittedToken(ctx context.Context, env *checks.Env, t checks.Tenant, ns, sa
 		obs.Detail += ": volume " + vol + " mounted at " + wire.ServiceAccountDir
 	} else {
 		obs.Detail += ": no ServiceAccount token volume"
+	}
+	if sa == "default" && role == reports.RoleTest && mounted {
+		obs.Detail += "; the default ServiceAccount gives every pod that does not opt out a token (set automountServiceAccountToken: false on it; CIS 5.1.5, 5.1.6)"
 	}
 	return obs
 }
@@ -209,38 +227,6 @@ func TokenVolume(pod *corev1.Pod) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// defaultServiceAccounts reports the run's namespaces whose default
-// ServiceAccount hands a token to every pod that does not opt out (CIS
-// 5.1.5/5.1.6), as a dry-run pod there shows.
-func defaultServiceAccounts(ctx context.Context, env *checks.Env) []string {
-	var automounting, failed []string
-	for _, t := range env.Topology.Tenants {
-		for _, ns := range t.Namespaces {
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			pod, err := env.Kube.Core.CoreV1().Pods(ns).Create(ctx, dryRunPod(env, ns, "default", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-			cancel()
-			if err != nil {
-				failed = append(failed, ns+": "+wire.Truncate(err.Error(), 160))
-				continue
-			}
-			if _, ok := TokenVolume(pod); ok {
-				automounting = append(automounting, ns)
-			}
-		}
-	}
-	var notes []string
-	if len(automounting) > 0 {
-		notes = append(notes, "the default ServiceAccount gives every pod that does not opt out a token in namespaces: "+strings.Join(automounting, ", ")+
-			" (set automountServiceAccountToken: false on it; CIS 5.1.5, 5.1.6)")
-	} else {
-		notes = append(notes, "no default ServiceAccount of the run's namespaces automounts a token")
-	}
-	if len(failed) > 0 {
-		notes = append(notes, "default ServiceAccount not evaluated in: "+strings.Join(failed, "; "))
-	}
-	return notes
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
