@@ -27,7 +27,7 @@ func Checks() []checks.Check {
 			Slow: true,
 			Run:  runWorkloads,
 
-			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.FirstNamespace, Kinds: []string{"Deployment", "Job"}, What: "two Deployments and two Jobs per tenant, as the tenant (the restricted-compliant ones start one pod each, the others none)", Lifetime: checks.DuringCheck}},
+			Creates: []checks.Footprint{{Where: checks.TenantNamespaces, Scope: checks.FirstNamespace, Kinds: []string{"Deployment", "Job"}, What: "two Deployments and two Jobs per tenant, as the tenant; their pods can never run (a scheduling gate, a node selector no node has, a command that exits at once), and the restricted-compliant ones get one such pod each", Lifetime: checks.DuringCheck}},
 		},
 		{
 			ID: IDRelabel, Area: checks.PodSecurity,
