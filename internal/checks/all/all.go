@@ -29,7 +29,7 @@ func Registry() *checks.Registry {
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
 	var out []checks.NegativeControl
-	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls(), exposure.NegativeControls()} {
+	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls(), podsecurity.NegativeControls(), exposure.NegativeControls()} {
 		out = append(out, area...)
 	}
 	return out
