@@ -293,18 +293,23 @@ func TestNodesPassWithTheNodePortOpenOnlyWhileProbed(t *testing.T) {
 	assert.Equal(t, 3, reach)
 }
 
+// controlMissesW1Kubelet is a world where the control namespace's probes
+// of w1's kubelet time out in the exec calls when picks.
+func controlMissesW1Kubelet(when func(call int) bool) *world {
+	return &world{hook: func(src probing.Pod, t wire.ConnectTarget, call int) (wire.ConnectResult, bool) {
+		if src.Namespace == "bh-control" && t.Host == "172.18.0.2" && t.Port == KubeletPort && when(call) {
+			return wire.ConnectResult{Outcome: wire.Timeout}, true
+		}
+		return wire.ConnectResult{}, false
+	}}
+}
+
 // A blocked node port counts only where, in the same round, the control
 // reached that address:port: without it the round proves nothing.
 func TestBlockedRestsOnTheSameRoundsControl(t *testing.T) {
 	// The control namespace never reaches w1's kubelet: no round proves
 	// the tenants' blocks there.
-	w := &world{hook: func(src probing.Pod, t wire.ConnectTarget, call int) (wire.ConnectResult, bool) {
-		if src.Namespace == "bh-control" && t.Host == "172.18.0.2" && t.Port == KubeletPort {
-			return wire.ConnectResult{Outcome: wire.Timeout}, true
-		}
-		return wire.ConnectResult{}, false
-	}}
-	env, _ := nodesEnv(t, false, w)
+	env, _ := nodesEnv(t, false, controlMissesW1Kubelet(func(int) bool { return true }))
 	res := runEXP004(env)
 	require.Equal(t, reports.Unproven, res.Verdict, res.Reason)
 	assert.Contains(t, res.Reason, "172.18.0.2:10250 (kubelet, node w1) answers the control namespace")
@@ -322,13 +327,7 @@ func TestBlockedRestsOnTheSameRoundsControl(t *testing.T) {
 // the other rounds prove the same paths, so the check passes and names the
 // gap.
 func TestOneRoundWithoutItsControlIsNamed(t *testing.T) {
-	w := &world{hook: func(src probing.Pod, t wire.ConnectTarget, call int) (wire.ConnectResult, bool) {
-		if src.Namespace == "bh-control" && t.Host == "172.18.0.2" && t.Port == KubeletPort && call == 3 {
-			return wire.ConnectResult{Outcome: wire.Timeout}, true
-		}
-		return wire.ConnectResult{}, false
-	}}
-	env, _ := nodesEnv(t, false, w)
+	env, _ := nodesEnv(t, false, controlMissesW1Kubelet(func(call int) bool { return call == 3 }))
 	res := runEXP004(env)
 	require.Equal(t, reports.Pass, res.Verdict, res.Reason)
 	assert.Contains(t, res.Reason, "not shown in round 3: 172.18.0.2:10250 (kubelet, node w1) answers the control namespace")

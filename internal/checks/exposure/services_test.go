@@ -21,20 +21,11 @@ import (
 )
 
 var (
-	alice  = checks.Identity{User: "alice", Groups: []string{"team-a", "system:authenticated"}}
-	viewer = checks.ServiceAccountIdentity("a-web", "viewer")
-	bob    = checks.Identity{User: "bob", Groups: []string{"team-b", "system:authenticated"}}
+	alice, viewer, bob = fakeapi.Alice, fakeapi.Viewer, fakeapi.Bob
+	// byo: an admin user and a read-only ServiceAccount in tenant a, an
+	// admin user in tenant b (what each may do is each test's table).
+	byo = fakeapi.BYO
 )
-
-// byo is a run against tenants bulkhead did not create: an admin user and
-// a read-only ServiceAccount in tenant a, an admin user in tenant b.
-func byo() checks.Topology {
-	return checks.Topology{Tenants: []checks.Tenant{
-		{Name: "a", Namespaces: []string{"a-web"}, Isolated: true, Identities: []checks.Identity{alice, viewer}},
-		{Name: "b", Namespaces: []string{"b-web"}, Isolated: true, Identities: []checks.Identity{bob}},
-		{Name: "control", Namespaces: []string{"bh-control"}},
-	}}
-}
 
 const quotaNodePorts = `services "x" is forbidden: exceeded quota: tenant-quota, requested: services.nodeports=1, used: services.nodeports=0, limited: services.nodeports=0`
 
@@ -101,7 +92,7 @@ func TestRunnerRefusedIsUnproven(t *testing.T) {
 		if serviceOf(t, r).Spec.Type == corev1.ServiceTypeClusterIP {
 			return 201, ""
 		}
-		return 403, `users "alice" is forbidden: User "ci-runner" cannot impersonate resource "users" in API group "" at the cluster scope`
+		return 403, fakeapi.RunnerRefused("alice")
 	}
 	top := byo()
 	top.Tenants = top.Tenants[:1]

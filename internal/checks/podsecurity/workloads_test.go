@@ -21,18 +21,9 @@ import (
 )
 
 var (
-	alice  = checks.Identity{User: "alice", Groups: []string{"team-a", "system:authenticated"}}
-	viewer = checks.ServiceAccountIdentity("a-web", "deployer")
-	bob    = checks.Identity{User: "bob", Groups: []string{"team-b", "system:authenticated"}}
+	viewer = fakeapi.Viewer
+	byo    = fakeapi.BYO
 )
-
-func byo() checks.Topology {
-	return checks.Topology{Tenants: []checks.Tenant{
-		{Name: "a", Namespaces: []string{"a-web"}, Isolated: true, Identities: []checks.Identity{alice, viewer}},
-		{Name: "b", Namespaces: []string{"b-web"}, Isolated: true, Identities: []checks.Identity{bob}},
-		{Name: "control", Namespaces: []string{"bh-control"}},
-	}}
-}
 
 // runPSA002 runs PSA-002 against a fake API server that admits every
 // workload and whose controllers never report (no events): it returns the
@@ -75,7 +66,7 @@ func runPSA002(t *testing.T, allowed ...string) (reports.CheckResult, []fakeapi.
 func TestEveryWorkloadPSA002CreatesCanNeverRun(t *testing.T) {
 	_, _, created := runPSA002(t,
 		"alice create apps/deployments a-web", "alice create batch/jobs a-web",
-		"system:serviceaccount:a-web:deployer create batch/jobs a-web",
+		"system:serviceaccount:a-web:viewer create batch/jobs a-web",
 		"bob create apps/deployments b-web", "bob create batch/jobs b-web")
 	require.Len(t, created, 8, "a forbidden and a compliant Deployment and Job per tenant")
 	for _, obj := range created {
@@ -113,7 +104,7 @@ func TestCreateWorkloadRefusesARunnableTemplate(t *testing.T) {
 func TestWorkloadsOnlyAsIdentitiesThatMayCreateThem(t *testing.T) {
 	res, reqs, created := runPSA002(t,
 		"alice create apps/deployments a-web",
-		"system:serviceaccount:a-web:deployer create batch/jobs a-web",
+		"system:serviceaccount:a-web:viewer create batch/jobs a-web",
 		"bob create apps/deployments b-web")
 	require.Equal(t, reports.Unproven, res.Verdict, res.Reason)
 	assert.Contains(t, res.Reason, "not evaluated: tenant b in b-web: no identity may create jobs.batch")
@@ -125,7 +116,7 @@ func TestWorkloadsOnlyAsIdentitiesThatMayCreateThem(t *testing.T) {
 		}
 		assert.False(t, o.Leak(), checks.DescribeOne(o))
 	}
-	assert.True(t, na["serviceaccount a-web/deployer may not create deployments.apps in a-web (RBAC)"], na)
+	assert.True(t, na["serviceaccount a-web/viewer may not create deployments.apps in a-web (RBAC)"], na)
 	assert.True(t, na["user alice may not create jobs.batch in a-web (RBAC)"], na)
 	assert.True(t, na["user bob may not create jobs.batch in b-web (RBAC)"], na)
 	for _, r := range reqs {
