@@ -6,12 +6,15 @@ import (
 	"strings"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/tenantapi"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -31,6 +34,16 @@ func NegativeControls() []checks.NegativeControl {
 				return []string{ns + "/bulkhead-psa-dep-" + deploymentVariant + "-", ns + "/bulkhead-psa-job-" + jobVariant + "-", "SuccessfulCreate: the forbidden pod was created"}
 			}, Assert: forbiddenPodsNeverScheduled(fixtures.TenantB)},
 		},
+	}, {
+		// A Role in a namespace grants rights on the namespace object itself.
+		Fault: "a Role lets tenant b's identities patch their namespace",
+		Inject: rbac.Grant(fixtures.TenantB, fixtures.TenantB,
+			[]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"patch"}}},
+			authorizationv1.ResourceAttributes{Verb: "patch", Resource: "namespaces"}),
+		Expect: []checks.Expectation{{Check: IDRelabel, Names: func(env *checks.Env) []string {
+			ns := env.TenantNamespace(fixtures.TenantB)
+			return []string{"-> " + ns + "/" + ns + " dry-run patch namespace labels (enforce=privileged): admitted (want denied"}
+		}, Assert: tenantapi.OnlyTenantLeaks(fixtures.TenantB)}},
 	}}
 }
 
