@@ -91,6 +91,9 @@ func validateTarget(t wire.ConnectTarget) error {
 	if t.TimeoutMS < 0 {
 		return fmt.Errorf("timeoutMs %d is negative", t.TimeoutMS)
 	}
+	if t.Token != "" && (t.Protocol != wire.TCP || strings.ContainsAny(t.Token, "\r\n")) {
+		return errors.New("a token goes only with tcp, on one line")
+	}
 	return nil
 }
 
@@ -159,7 +162,7 @@ func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, timeout time.D
 	case wire.DNS:
 		res.Outcome, res.Detail = wire.Reachable, resolvedDetail(t.Host, ips)
 	case wire.TCP:
-		probeTCP(ctx, &res, ap, t.Host)
+		probeTCP(ctx, &res, ap, t.Host, t.Token)
 	case wire.UDP:
 		probeUDP(ctx, &res, ap)
 	case wire.SCTP:

@@ -24,7 +24,7 @@ import (
 // credentials shaped like the real ones (so the probe's credential detector
 // has something to recognise). Every answer carries wire.DecoyHeader with
 // the decoy's marker, so a check can tell the decoy from a proxy or a real
-// service. It runs outside the cluster's nodes (see fixtures/decoy).
+// service. It runs outside the cluster's nodes (see internal/target/decoy).
 
 const (
 	// decoyRole is the fake AWS instance role.

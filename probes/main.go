@@ -58,7 +58,7 @@ type command struct {
 // initialisation cycle with usage.)
 func commands() []command {
 	return []command{
-		{"serve", "serve identity on TCP/UDP/SCTP: serve [--tcp ADDR] [--udp ADDR] [--sctp ADDR] [--log-requests]", runServe},
+		{"serve", "serve identity on TCP/UDP/SCTP: serve [--tcp ADDR] [--udp ADDR] [--sctp ADDR] [--log-requests] [--token TOKEN]", runServe},
 		{"connect", "read a ConnectRequest JSON on stdin, print a ConnectResponse JSON on stdout", runConnect},
 		{"caps", "print this pod's Capabilities JSON", runCaps},
 		{"ready", "exit 0 if the local serve mode is healthy: ready [--addr HOST:PORT]", runReady},

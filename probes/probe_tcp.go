@@ -14,8 +14,9 @@ import (
 )
 
 // probeTCP connects to ap; an established connection is Reachable. It then
-// asks for the peer's identity over HTTP on the same connection.
-func probeTCP(ctx context.Context, res *wire.ConnectResult, ap netip.AddrPort, host string) {
+// asks for the peer's identity over HTTP on the same connection, carrying
+// token when there is one.
+func probeTCP(ctx context.Context, res *wire.ConnectResult, ap netip.AddrPort, host, token string) {
 	d := net.Dialer{KeepAlive: -1}
 	conn, err := d.DialContext(ctx, "tcp", ap.String())
 	if err != nil {
@@ -24,7 +25,7 @@ func probeTCP(ctx context.Context, res *wire.ConnectResult, ap netip.AddrPort, h
 	}
 	defer conn.Close()
 	res.Outcome = wire.Reachable
-	peer, err := httpIdentity(ctx, conn, net.JoinHostPort(host, strconv.Itoa(int(ap.Port()))))
+	peer, err := httpIdentity(ctx, conn, net.JoinHostPort(host, strconv.Itoa(int(ap.Port()))), token)
 	if err != nil {
 		res.Detail = noIdentity(err)
 		return
@@ -32,14 +33,18 @@ func probeTCP(ctx context.Context, res *wire.ConnectResult, ap netip.AddrPort, h
 	res.Peer = peer
 }
 
-// httpIdentity sends one HTTP/1.0 GET on conn and decodes the Identity the
-// probe's serve mode answers with.
-func httpIdentity(ctx context.Context, conn net.Conn, hostHeader string) (*wire.Identity, error) {
+// httpIdentity sends one HTTP/1.0 GET on conn (with the token header when
+// token is set) and decodes the Identity the probe's serve mode answers with.
+func httpIdentity(ctx context.Context, conn net.Conn, hostHeader, token string) (*wire.Identity, error) {
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(deadline)
 	}
 	req := "GET / HTTP/1.0\r\nHost: " + hostHeader + "\r\nUser-Agent: bulkhead-probe/" + version +
-		"\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+		"\r\nAccept: application/json\r\nConnection: close\r\n"
+	if token != "" {
+		req += wire.TokenHeader + ": " + token + "\r\n"
+	}
+	req += "\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return nil, fmt.Errorf("send http request: %w", err)
 	}

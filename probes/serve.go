@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +24,12 @@ type serveConfig struct {
 	// LogRequests logs every answered request; off by default because probes
 	// are frequent and the logs are for events.
 	LogRequests bool
+	// Token, when set, makes serve answer only HTTP requests that carry it
+	// in wire.TokenHeader (and /healthz only from loopback, for the
+	// readiness probe); any other request gets its connection closed
+	// without a byte. UDP and SCTP are off then: they cannot ask for it.
+	// bulkhead serves so behind a NodePort, where strangers may knock.
+	Token string
 }
 
 func defaultServeConfig() serveConfig {
@@ -41,6 +48,7 @@ func runServe(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&cfg.UDP, "udp", cfg.UDP, "UDP listen address (empty disables)")
 	fs.StringVar(&cfg.SCTP, "sctp", cfg.SCTP, "SCTP listen address (empty disables)")
 	fs.BoolVar(&cfg.LogRequests, "log-requests", false, "log every answered request")
+	fs.StringVar(&cfg.Token, "token", "", "answer only HTTP requests carrying this token in the "+wire.TokenHeader+" header, nothing else (UDP and SCTP off)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -79,6 +87,7 @@ type servers struct {
 	log      *slog.Logger
 	answer   []byte // the Identity JSON every protocol answers with
 	logEvery bool
+	token    string // see serveConfig.Token
 
 	tcp  net.Listener
 	http *http.Server
@@ -99,10 +108,14 @@ func startServers(cfg serveConfig, id wire.Identity, log *slog.Logger) (_ *serve
 	if err != nil {
 		return nil, fmt.Errorf("encode identity: %w", err)
 	}
+	if cfg.Token != "" {
+		cfg.UDP, cfg.SCTP = "", ""
+	}
 	s := &servers{
 		log:      log,
 		answer:   append(answer, '\n'),
 		logEvery: cfg.LogRequests,
+		token:    cfg.Token,
 		failed:   make(chan error, 3),
 	}
 	defer func() {
@@ -166,6 +179,9 @@ func (s *servers) goServe(serve func() error) {
 }
 
 func (s *servers) httpHandler() http.Handler {
+	if s.token != "" {
+		return s.tokenHandler()
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -178,6 +194,41 @@ func (s *servers) httpHandler() http.Handler {
 		s.logRequest("tcp", r.RemoteAddr)
 	})
 	return mux
+}
+
+// tokenHandler answers only what carries the token (and the local health
+// check); everyone else gets the connection closed with no answer at all,
+// not even a status line.
+func (s *servers) tokenHandler() http.Handler {
+	want := []byte(s.token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz" && fromLoopback(r):
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintln(w, "ok")
+		case subtle.ConstantTimeCompare([]byte(r.Header.Get(wire.TokenHeader)), want) == 1:
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(s.answer)
+			s.logRequest("tcp", r.RemoteAddr)
+		default:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler) // closes the connection without a response
+		}
+	})
+}
+
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *servers) serveUDP() error {

@@ -191,3 +191,90 @@ func logValue(log, key string) string {
 	}
 	return ""
 }
+
+// A server with a token tells strangers nothing: no status line, no
+// identity, no health; only a request carrying the token gets the
+// identity. UDP and SCTP, which cannot ask for the token, are off.
+func TestServeWithTokenAnswersOnlyTheToken(t *testing.T) {
+	const token = "run-token-3f9a"
+	s, err := startServers(serveConfig{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0", SCTP: "127.0.0.1:0", Token: token},
+		testIdentity, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	if s.udp != nil || s.sctp != nil {
+		t.Errorf("udp/sctp listeners with a token: %v %v", s.udp, s.sctp)
+	}
+	addr := s.tcpAddr().String()
+
+	for _, header := range []string{"", "X-Bulkhead-Token: wrong\r\n", "X-Bulkhead-Token: " + token + "x\r\n"} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: x\r\n%s\r\n", header)
+		got, err := io.ReadAll(conn)
+		conn.Close()
+		if len(got) != 0 {
+			t.Errorf("header %q: got %q, want nothing", header, got)
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("header %q: the connection was left open", header)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	req.Header.Set(wire.TokenHeader, token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET with the token: %v", err)
+	}
+	var id wire.Identity
+	err = json.NewDecoder(resp.Body).Decode(&id)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || id != testIdentity {
+		t.Errorf("GET with the token: status %d identity %+v err %v", resp.StatusCode, id, err)
+	}
+
+	// The readiness probe asks from loopback, without the token.
+	e, _, stderr := testEnv("")
+	if code := run(context.Background(), e, []string{"ready", "--addr", addr}); code != exitOK {
+		t.Errorf("ready against a token server: exit %d: %s", code, stderr)
+	}
+	h := s.tokenHandler()
+	rec := httptest.NewRecorder()
+	remote := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+	remote.RemoteAddr = "10.0.0.7:41000"
+	func() {
+		defer func() { _ = recover() }() // the handler aborts: no answer
+		h.ServeHTTP(rec, remote)
+	}()
+	if rec.Body.Len() != 0 {
+		t.Errorf("/healthz from another host answered %q", rec.Body.String())
+	}
+}
+
+// The connect side sends the token; without it the same server is
+// reachable but says nothing, so a probe never mistakes it for a peer.
+func TestConnectCarriesTheToken(t *testing.T) {
+	const token = "run-token-77c1"
+	s, err := startServers(serveConfig{TCP: "127.0.0.1:0", Token: token}, testIdentity, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	p := port(t, s.tcpAddr())
+	with := connectOne(t, wire.ConnectTarget{ID: "with", Protocol: wire.TCP, Host: "127.0.0.1", Port: p, Token: token})
+	if with.Outcome != wire.Reachable || with.Peer == nil || *with.Peer != testIdentity {
+		t.Errorf("with the token: %+v", with)
+	}
+	without := connectOne(t, wire.ConnectTarget{ID: "without", Protocol: wire.TCP, Host: "127.0.0.1", Port: p})
+	if without.Outcome != wire.Reachable || without.Peer != nil || !strings.Contains(without.Detail, "no identity answer") {
+		t.Errorf("without the token: %+v", without)
+	}
+	if _, err := decodeRequest(strings.NewReader(`{"targets":[{"id":"u","protocol":"udp","host":"h","port":1,"token":"t"}]}`)); err == nil {
+		t.Error("a token on a udp target is a bug to surface")
+	}
+}

@@ -19,8 +19,11 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ktypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -103,7 +106,27 @@ type byoKey struct{}
 func setupBYO(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 	byo := newBYO(t, cfg)
 	byo.apply(ctx, t, "tenants.yaml")
+	byo.noDefaultTokens(ctx, t, byo.ns("blue-web"), byo.ns("blue-api"), byo.ns("green"))
 	return context.WithValue(ctx, byoKey{}, byo)
+}
+
+// noDefaultTokens hardens the namespaces' default ServiceAccounts as a
+// platform team does (automountServiceAccountToken: false), so these
+// isolated tenants pass SEC-003 too. The controller creates the default
+// ServiceAccount just after the namespace: wait for it, then patch it.
+func (b *byoTenants) noDefaultTokens(ctx context.Context, t *testing.T, namespaces ...string) {
+	t.Helper()
+	patch := []byte(`{"automountServiceAccountToken":false}`)
+	for _, ns := range namespaces {
+		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := h.clients.Core.CoreV1().ServiceAccounts(ns).Patch(ctx, "default", ktypes.MergePatchType, patch, metav1.PatchOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		require.NoError(t, err, "harden %s/default", ns)
+	}
 }
 
 // byoTenants are the test's own tenants, created as a platform team would.

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/metadata"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/decoy"
 )
 
 func TestMetadata(t *testing.T) {

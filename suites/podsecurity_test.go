@@ -2,8 +2,7 @@ package suites
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,232 +10,114 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ktypes "k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/podsecurity"
-	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
 func TestPodSecurity(t *testing.T) {
 	feats := checkFeatures(podsecurity.Checks())
-	feats = append(feats, negativePSAPrivileged(), negativeExternalIPsUnbound(), negativeExternalNameUnbound(), negativeNodesOpen())
+	feats = append(feats, negativeFeatures(checks.PodSecurity, podsecurity.NegativeControls())...)
+	feats = append(feats, workloadsNeverRun())
 	testenv.Test(t, feats...)
 }
 
-// negativePSAPrivileged relabels tenant b's namespace to Pod Security
-// "privileged" (as the administrator): PSA-001 must fail, naming tenant b's
-// variants as admitted, while tenant a's stay rejected.
-func negativePSAPrivileged() types.Feature {
-	return negativeControl(checks.PodSecurity, "tenant b's namespace enforces Pod Security privileged").
+// workloadsNeverRun switches Pod Security off on tenant b (enforce
+// privileged, the negative control's fault) and runs PSA-002 while
+// watching, independently of the check, every pod of its workloads in
+// the tenants: PSA-002 must fail because tenant b's forbidden pods were
+// created, and no pod of any of its objects may ever be bound to a node
+// or reach Running.
+func workloadsNeverRun() types.Feature {
+	return negativeControl(checks.PodSecurity, "PSA-002 under Pod Security privileged: its pods never run").
+		WithLabel(labelCheck, podsecurity.IDWorkloads).
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			relabelEnforce(ctx, t, namespaceOf(t, fixtures.TenantB), "privileged")
+			restore, err := podsecurity.EnforceLevel(fixtures.TenantB, "privileged")(ctx, h.session.Env())
+			if restore != nil {
+				t.Cleanup(func() { assert.NoError(t, restore(context.Background())) })
+			}
+			require.NoError(t, err)
 			return ctx
 		}).
-		Assess("PSA-001 fails naming tenant b's admitted variants", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		Assess("PSA-002 fails, and no pod of its workloads is scheduled or runs", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDPodAdmission, negativeEnv())
-			assert.Contains(t, res.Reason, nsB+"/"+podsecurity.PodName(podsecurity.Variants[0].Name)+" dry-run create pod")
-			assert.Contains(t, res.Reason, "admitted (want rejected by PodSecurity")
+			w := watchWorkloadPods(ctx, t, nsA, nsB)
+			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDWorkloads, negativeEnv())
+			w.stop()
+			assert.Contains(t, res.Reason, nsB+"/bulkhead-psa-dep-privileged-")
+			assert.Contains(t, res.Reason, "SuccessfulCreate: the forbidden pod was created")
 			assert.NotContains(t, res.Reason, nsA+"/", "tenant a still enforces restricted")
-			admitted := map[string]int{}
-			for _, o := range res.Observations {
-				if o.Role != reports.RoleTest {
-					continue
-				}
-				if o.Target.Namespace == nsA {
-					assert.True(t, o.OK, "tenant a: %s", checks.DescribeOne(o))
-					continue
-				}
-				assert.False(t, o.OK, "tenant b: %s", checks.DescribeOne(o))
-				assert.Equal(t, "admitted", o.Observed, checks.DescribeOne(o))
-				admitted[o.Target.Name]++
-			}
-			for _, v := range podsecurity.Variants {
-				assert.Equal(t, len(identitiesOf(t, fixtures.TenantB)), admitted[podsecurity.PodName(v.Name)],
-					"variant %s admitted for every identity of tenant b", v.Name)
-			}
-			return ctx
-		}).Feature()
-}
-
-// negativeExternalIPsUnbound removes the binding of the reference tenants'
-// externalIPs policy: EXP-002 must fail with every externalIPs attempt
-// admitted.
-func negativeExternalIPsUnbound() types.Feature {
-	return negativeControl(checks.PodSecurity, "the externalIPs policy binding is removed").
-		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "bulkhead-nc-external-ips"},
-				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}, ExternalIPs: []string{podsecurity.ExternalIP}}}
-			unbind(ctx, t, fixtures.PolicyDenyExternalIPs, svc)
-			return ctx
-		}).
-		Assess("EXP-002 fails naming the admitted externalIPs Services", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDExternalIPs, negativeEnv())
-			assert.Contains(t, res.Reason, "externalIPs "+podsecurity.ExternalIP+"): admitted")
-			requireAllTestsAdmitted(t, res)
-			return ctx
-		}).Feature()
-}
-
-// negativeExternalNameUnbound removes the binding of the reference
-// tenants' ExternalName policy: EXP-003 must fail.
-func negativeExternalNameUnbound() types.Feature {
-	return negativeControl(checks.PodSecurity, "the cross-tenant ExternalName policy binding is removed").
-		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			alias := "probe-0." + namespaceOf(t, fixtures.TenantB) + ".svc." + podsecurity.ClusterDomain
-			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "bulkhead-nc-alias"},
-				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: alias}}
-			unbind(ctx, t, fixtures.PolicyDenyForeignExternalName, svc)
-			return ctx
-		}).
-		Assess("EXP-003 fails naming the admitted aliases", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDExternalName, negativeEnv())
-			assert.Contains(t, res.Reason, "svc."+podsecurity.ClusterDomain+", tenant b): admitted")
-			requireAllTestsAdmitted(t, res)
-			return ctx
-		}).Feature()
-}
-
-// negativeNodesOpen opens tenant b completely (an allow-all policy next to
-// its default deny): EXP-004 must fail naming tenant b's pods reaching the
-// nodes, while tenant a's stay blocked.
-func negativeNodesOpen() types.Feature {
-	return negativeControl(checks.PodSecurity, "tenant b allows all egress, nodes included").
-		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			openTenants(ctx, t, fixtures.TenantB)
-			return ctx
-		}).
-		Assess("EXP-004 fails naming tenant b's pods", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			nsA, nsB := namespaceOf(t, fixtures.TenantA), namespaceOf(t, fixtures.TenantB)
-			res := failsUnderFault(ctx, t, podsecurity.Checks(), podsecurity.IDNodeAccess, negativeEnv())
-			assert.Contains(t, res.Reason, nsB+"/probe-")
-			assert.Contains(t, res.Reason, "tcp/kubelet (node ")
-			assert.Contains(t, res.Reason, "reachable (want blocked)")
-			for _, o := range res.Observations {
-				if o.Role == reports.RoleTest && o.Actor.Namespace == nsA {
-					assert.True(t, o.OK, "tenant a still blocks: %s", checks.DescribeOne(o))
-				}
-				if o.Role == reports.RoleTest && o.Actor.Namespace == nsB && strings.HasPrefix(o.Method, "tcp/kubelet (") {
-					assert.Equal(t, "reachable", o.Observed, "tenant b reaches every kubelet: %s", checks.DescribeOne(o))
+			seen, phases := w.result()
+			t.Logf("pods of PSA-002's workloads seen: %v", phases)
+			assert.Positive(t, seen[nsB], "tenant b's forbidden workloads got pods (the fault took effect)")
+			for pod, ps := range phases {
+				for _, p := range ps {
+					assert.NotEqual(t, string(corev1.PodRunning), p, "%s reached Running", pod)
+					assert.NotContains(t, p, "node ", "%s was bound to a node", pod)
 				}
 			}
 			return ctx
 		}).Feature()
 }
 
-func requireAllTestsAdmitted(t *testing.T, res reports.CheckResult) {
-	t.Helper()
-	n := 0
-	for _, o := range res.Observations {
-		if o.Role == reports.RoleTest {
-			n++
-			assert.Equal(t, "admitted", o.Observed, checks.DescribeOne(o))
-		}
-	}
-	assert.Positive(t, n)
+// podWatch polls the pods of PSA-002's workloads in namespaces and keeps
+// every phase (and node binding) each pod was seen in.
+type podWatch struct {
+	mu     sync.Mutex
+	seen   map[string]int
+	phases map[string][]string
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-func identitiesOf(t *testing.T, tenant string) []checks.Identity {
+func watchWorkloadPods(ctx context.Context, t *testing.T, namespaces ...string) *podWatch {
 	t.Helper()
-	tn, ok := h.session.Env().Topology.Tenant(tenant)
-	require.True(t, ok)
-	return tn.Identities
-}
-
-// relabelEnforce sets the namespace's Pod Security enforce level as the
-// administrator and waits until a privileged pod is admitted there;
-// t.Cleanup restores the level it found and waits until one is rejected.
-func relabelEnforce(ctx context.Context, t *testing.T, ns, level string) {
-	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	w := &podWatch{seen: map[string]int{}, phases: map[string][]string{}, cancel: cancel, done: make(chan struct{})}
 	core := h.session.Env().Kube.Core.CoreV1()
-	cur, err := core.Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	require.NoError(t, err)
-	require.Equal(t, fixtures.ManagedBy, cur.Labels[fixtures.LabelManagedBy], "only bulkhead's namespaces are relabelled")
-	was, had := cur.Labels[podsecurity.LabelEnforce]
-	patch := func(ctx context.Context, v any) {
-		_, err := core.Namespaces().Patch(ctx, ns, ktypes.MergePatchType,
-			podsecurity.LabelPatch(map[string]any{podsecurity.LabelEnforce: v}), metav1.PatchOptions{FieldManager: fixtures.ManagedBy})
-		require.NoError(t, err, "relabel namespace %s", ns)
-	}
-	patch(ctx, level)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		var restore any // nil removes the label
-		if had {
-			restore = was
+	go func() {
+		defer close(w.done)
+		names := map[string]bool{}
+		for {
+			for _, ns := range namespaces {
+				pods, err := core.Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: fixtures.LabelRole + "=psa-workload"})
+				if err != nil {
+					continue
+				}
+				w.mu.Lock()
+				for _, p := range pods.Items {
+					key := ns + "/" + p.Name
+					if !names[key] {
+						names[key] = true
+						w.seen[ns]++
+					}
+					state := string(p.Status.Phase)
+					if p.Spec.NodeName != "" {
+						state += " on node " + p.Spec.NodeName
+					}
+					if ps := w.phases[key]; len(ps) == 0 || ps[len(ps)-1] != state {
+						w.phases[key] = append(ps, state)
+					}
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
-		patch(ctx, restore)
-		waitPrivilegedPod(ctx, t, ns, false)
-	})
-	waitPrivilegedPod(ctx, t, ns, true)
+	}()
+	return w
 }
 
-// waitPrivilegedPod polls an administrator's dry-run privileged pod in ns
-// until it is admitted (or rejected), or a minute passes.
-func waitPrivilegedPod(ctx context.Context, t *testing.T, ns string, admitted bool) {
-	t.Helper()
-	v, ok := podsecurity.VariantNamed("privileged")
-	require.True(t, ok)
-	env := h.session.Env()
-	pod := podsecurity.Forbidden(v, ns, "bulkhead-nc-privileged", env.ProbeImage, fixtures.CommonLabels(env.RunID))
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := env.Kube.Core.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		last = "admitted"
-		if err != nil {
-			last = err.Error()
-		}
-		return (err == nil) == admitted, nil
-	})
-	require.NoError(t, err, "waiting for a privileged pod in %s to be admitted=%v (last: %s)", ns, admitted, last)
-}
+func (w *podWatch) stop() { w.cancel(); <-w.done }
 
-// unbind deletes the run's binding of policy (suffix) and waits until
-// probe, a Service tenant a creates by dry-run, is admitted; t.Cleanup
-// restores the binding and waits until probe is rejected again.
-func unbind(ctx context.Context, t *testing.T, suffix string, probe *corev1.Service) {
-	t.Helper()
-	binding, err := fixtures.RunPolicy(h.session.RunID(), fixtures.KindValidatingAdmissionBinding, suffix)
-	require.NoError(t, err)
-	require.NoError(t, h.session.Applier().Delete(ctx, binding))
-	t.Cleanup(func() {
-		ctx := context.Background()
-		restored := binding.DeepCopy()
-		require.NoError(t, h.session.CreateObjects(ctx, restored), "restore %s", fixtures.Describe(binding))
-		waitTenantService(ctx, t, probe, false)
-	})
-	waitTenantService(ctx, t, probe, true)
-}
-
-// waitTenantService polls tenant a's user creating svc by dry-run until it
-// is admitted (or rejected), or a minute passes.
-func waitTenantService(ctx context.Context, t *testing.T, svc *corev1.Service, admitted bool) {
-	t.Helper()
-	ids := identitiesOf(t, fixtures.TenantA)
-	require.NotEmpty(t, ids)
-	as, err := h.session.Env().Kube.Impersonate(ids[0].User, ids[0].Groups...)
-	require.NoError(t, err)
-	ns := namespaceOf(t, fixtures.TenantA)
-	s := svc.DeepCopy()
-	s.Namespace = ns
-	var last string
-	err = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := as.Core.CoreV1().Services(ns).Create(ctx, s, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		last = "admitted"
-		if err != nil {
-			last = err.Error()
-		}
-		return (err == nil) == admitted, nil
-	})
-	require.NoError(t, err, "waiting for %s (as tenant a) to be admitted=%v (last: %s)", describeService(s), admitted, last)
-}
-
-func describeService(s *corev1.Service) string {
-	b, _ := json.Marshal(s.Spec)
-	return "Service " + s.Namespace + "/" + s.Name + " " + strings.TrimSpace(string(b))
+func (w *podWatch) result() (map[string]int, map[string][]string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen, w.phases
 }

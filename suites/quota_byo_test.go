@@ -241,7 +241,10 @@ func (b *byoTenants) interruptDuringFill(ctx context.Context, t *testing.T, run 
 		// is the run's own, and bulkhead cleanup removes it.
 		t.Logf("%s left %d objects of run %s in the tenant namespaces: %v", strings.Join(stop, ", "), len(left), run, left)
 	}
-	cleanup := gexe.New().NewProc(bulkheadBinary(t) + " cleanup --kubeconfig " + b.kubeconfig + contextArg() + " --run " + run + " --yes").Run()
+	// The process is gone (the test ended it), so --force: a run killed
+	// with SIGKILL still holds its Lease for up to a minute, and cleanup
+	// leaves a live run alone without it.
+	cleanup := gexe.New().NewProc(bulkheadBinary(t) + " cleanup --kubeconfig " + b.kubeconfig + contextArg() + " --run " + run + " --force --yes").Run()
 	t.Logf("bulkhead cleanup --run %s: %s", run, cleanup.Result())
 	require.True(t, cleanup.IsSuccess(), cleanup.Result())
 	b.assertNoRunObjects(ctx, t, run, time.Minute)

@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/internal/runs"
 	"github.com/bulkhead-k8s/bulkhead/internal/target"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/decoy"
 )
 
 type cleanupOptions struct {

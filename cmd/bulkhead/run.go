@@ -18,7 +18,6 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead"
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/all"
 	"github.com/bulkhead-k8s/bulkhead/internal/config"
@@ -27,6 +26,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/internal/preflight"
 	"github.com/bulkhead-k8s/bulkhead/internal/session"
 	"github.com/bulkhead-k8s/bulkhead/internal/target"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/decoy"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -77,13 +77,14 @@ func newRunCommand() *cobra.Command {
 	t.RegisterFlags(shared, &o.timing)
 	f.AddGoFlagSet(shared)
 	f.StringVar(&o.configFile, "config", "", "tenant config file (bring your own tenants); schema above")
-	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity)")
+	f.StringSliceVar(&o.areas, "areas", nil, "only these areas (network, metadata, quota, rbac, secrets, podsecurity, exposure)")
 	f.StringVar(&o.profile, "profile", checks.ProfileFull, "quick (leave out slow checks) or full")
 	f.StringVar(&o.labels, "labels", "", "only checks with these labels, e.g. area=network,mtb=MTB-PL1-BC-NI-1")
 	f.StringVar(&o.skipLabels, "skip-labels", "", "leave out checks with these labels, e.g. check=QUOTA-001")
 	f.StringVar(&o.runID, "run-id", "", "run ID (default: random); names the run's namespaces and report directory")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what the run would create in which namespace, for how long and what turns it off, reading the cluster only; create nothing")
 	f.BoolVar(&o.allow.QuotaFill, "allow-quota-fill", false, "on your tenants (--config), let the quota checks fill each real quota to its bound for a few seconds; by default counts are proven in a bulkhead-owned copy of the quota and the tenants' headroom is never consumed (bulkhead's own tenants are always filled)")
+	f.BoolVar(&o.allow.NoNodePorts, "no-node-ports", false, "EXP-004 publishes no NodePort (by default one in bulkhead's control namespace, answering only this run's token, for the seconds its probe takes); node ports are then not evaluated")
 	f.BoolVarP(&o.yes, "yes", "y", o.yes, "do not ask before touching a cluster that is not a kind cluster bulkhead created (env "+EnvYes+")")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "show debug logs")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "show only check verdicts and the summary")

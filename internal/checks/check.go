@@ -24,6 +24,7 @@ const (
 	RBAC        Area = "rbac"
 	Secrets     Area = "secrets"
 	PodSecurity Area = "podsecurity"
+	Exposure    Area = "exposure"
 )
 
 // Check is one isolation property bulkhead proves by trying it.

@@ -280,6 +280,9 @@ func DescribeOne(o reports.Observation) string {
 	from := o.Actor.Identity
 	if o.Actor.Pod != "" {
 		from = o.Actor.Namespace + "/" + o.Actor.Pod
+		if o.Actor.Identity != "" { // a request from inside a pod: as whom
+			from += " as " + o.Actor.Identity
+		}
 	}
 	to := o.Target.Address
 	if o.Target.Name != "" {

@@ -94,7 +94,7 @@ func (o *Options) defaults() {
 type Session struct {
 	opts    Options
 	env     *checks.Env
-	applier *fixtures.Applier
+	applier *kube.Applier
 
 	mu      sync.Mutex
 	results reports.Results
@@ -132,7 +132,7 @@ func New(opts Options) (*Session, error) {
 		}
 		opts.Clients = s.opts.Clients
 	}
-	s.applier = fixtures.NewApplier(opts.Clients)
+	s.applier = kube.NewApplier(opts.Clients)
 	s.env = &checks.Env{Kube: opts.Clients, RunID: opts.RunID, ProbeImage: opts.ProbeImage,
 		Disposable: opts.Disposable, Timing: opts.Timing, Log: opts.Log, Allow: opts.Allow}
 	s.results = reports.Results{Schema: reports.Schema, Run: reports.RunInfo{
@@ -149,7 +149,7 @@ func (s *Session) RunID() string { return s.opts.RunID }
 func (s *Session) Env() *checks.Env { return s.env }
 
 // Applier creates and deletes objects for checks and negative controls.
-func (s *Session) Applier() *fixtures.Applier { return s.applier }
+func (s *Session) Applier() *kube.Applier { return s.applier }
 
 // Start checks the cluster is usable, provisions tenants and probe pods, and
 // records run metadata. On error everything created so far is removed.

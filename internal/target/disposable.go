@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/kindcluster"
 )
 
 // Proof says whether a cluster reached through a kubeconfig is a kind

@@ -4,8 +4,8 @@ import (
 	"flag"
 	"strings"
 
-	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/kindcluster"
 )
 
 // RegisterFlags adds the flags both front ends share (the kind cluster,

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/kube"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/kindcluster"
 )
 
 // Target is the cluster a run works against, ready: clients, the probe

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/bulkhead-k8s/bulkhead"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/cni"
-	"github.com/bulkhead-k8s/bulkhead/fixtures/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/internal/probebin"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/cni"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/kindcluster"
 	"github.com/bulkhead-k8s/bulkhead/probes/image"
 )
 

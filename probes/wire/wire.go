@@ -19,6 +19,13 @@ const (
 	PortSCTP = 8082 // writes the pod's Identity as JSON, then closes
 )
 
+// TokenHeader carries a ConnectTarget's Token on a TCP probe's HTTP
+// request. A probe serving with a token (`serve --token`) answers only
+// requests that carry it, and nothing else at all: bulkhead publishes such
+// a server where strangers can reach it (a NodePort), and it must tell them
+// nothing.
+const TokenHeader = "X-Bulkhead-Token"
+
 // Protocol is how a target is probed.
 type Protocol string
 
@@ -67,6 +74,11 @@ type ConnectTarget struct {
 	Port int `json:"port,omitempty"`
 	// TimeoutMS overrides the request's timeout for this target.
 	TimeoutMS int `json:"timeoutMs,omitempty"`
+	// Token, for TCP, is sent as TokenHeader, so a server serving with that
+	// token answers with its identity. Optional and additive: a probe that
+	// predates it ignores it, and the token-only server then answers it
+	// nothing (Reachable without a Peer), never a false identity.
+	Token string `json:"token,omitempty"`
 }
 
 // ConnectRequest is what `probe connect` reads on stdin.

@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/exposure"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/metadata"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/network"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/podsecurity"
@@ -18,6 +19,7 @@ func Registry() *checks.Registry {
 	r.Register(network.Checks()...)
 	r.Register(metadata.Checks()...)
 	r.Register(podsecurity.Checks()...)
+	r.Register(exposure.Checks()...)
 	r.Register(quota.Checks()...)
 	r.Register(rbac.Checks()...)
 	r.Register(secrets.Checks()...)
@@ -27,7 +29,7 @@ func Registry() *checks.Registry {
 // NegativeControls returns every area's negative controls.
 func NegativeControls() []checks.NegativeControl {
 	var out []checks.NegativeControl
-	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls()} {
+	for _, area := range [][]checks.NegativeControl{network.NegativeControls(), metadata.NegativeControls(), quota.NegativeControls(), rbac.NegativeControls(), secrets.NegativeControls(), podsecurity.NegativeControls(), exposure.NegativeControls()} {
 		out = append(out, area...)
 	}
 	return out

@@ -42,3 +42,30 @@ func TestEveryCheckDeclaresItsFootprint(t *testing.T) {
 		assert.NoError(t, checks.ValidateFootprints(c))
 	}
 }
+
+// Every check has a negative control — a fault in all.NegativeControls()
+// that must make it fail and name the cause — or says in its declaration
+// (NoNegativeControl) why no fault can: a check that passes whatever the
+// cluster does proves nothing. The e2e suites inject every one of these
+// faults on a real cluster (suites/negative_test.go).
+func TestEveryCheckHasANegativeControl(t *testing.T) {
+	fails := map[string][]string{}
+	for _, nc := range NegativeControls() {
+		assert.NotEmpty(t, nc.Fault, "a negative control says what it breaks")
+		assert.NotNil(t, nc.Inject, "negative control %q has no Inject", nc.Fault)
+		for _, e := range nc.Expect {
+			_, ok := Registry().Get(e.Check)
+			assert.True(t, ok, "negative control %q expects unknown check %s", nc.Fault, e.Check)
+			if e.Want() == reports.Fail {
+				fails[e.Check] = append(fails[e.Check], nc.Fault)
+			}
+		}
+	}
+	for _, c := range Registry().All() {
+		if c.NoNegativeControl != "" {
+			assert.Empty(t, fails[c.ID], "%s says it can have no negative control (%s), yet %v make it fail", c.ID, c.NoNegativeControl, fails[c.ID])
+			continue
+		}
+		assert.NotEmpty(t, fails[c.ID], "%s has no negative control: add a fault that makes it fail to its area's NegativeControls(), or say in NoNegativeControl why none can", c.ID)
+	}
+}

@@ -114,6 +114,17 @@ func TestJudge(t *testing.T) {
 	assert.Equal(t, reports.StatusUnproven, o.Status, "an inconclusive test is unproven in the evidence")
 	assert.Contains(t, o.Why, "server error")
 
+	// A write that must be admitted (a positive control) is what the
+	// review allows and the server admits; one admission must refuse may
+	// be allowed by authorization.
+	admit := Attempt{Review: true, Via: ViaImpersonation, Expect: ExpectAdmitted, Identity: checks.Identity{User: "u"}}
+	v = Judge(admit, allowed, res(wire.APIResult{Code: 201}))
+	assert.True(t, v.OK, v.Observed)
+	assert.False(t, Judge(admit, denied, res(wire.APIResult{Code: 201})).OK, "a review that denies contradicts an admitted control")
+	refuse := Attempt{Review: true, Via: ViaImpersonation, Expect: ExpectRefused, Identity: checks.Identity{User: "u"}}
+	v = Judge(refuse, allowed, res(wire.APIResult{Code: 403, Message: "admission webhook denied the request"}))
+	assert.True(t, v.OK, v.Observed)
+
 	// A review-only attempt needs no answer; a request-only one no review.
 	v = Judge(Attempt{Review: true, Via: ViaNone, Expect: ExpectDenied}, denied, nil)
 	assert.True(t, v.OK)

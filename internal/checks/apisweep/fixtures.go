@@ -22,7 +22,7 @@ import (
 // server. It removes all of it when the sweep ends.
 type fixtureSet struct {
 	env     *checks.Env
-	applier *fixtures.Applier
+	applier *kube.Applier
 	created []*unstructured.Unstructured
 	pods    []checks.ProbePod
 
@@ -34,7 +34,7 @@ type fixtureSet struct {
 }
 
 func newFixtureSet(env *checks.Env) *fixtureSet {
-	return &fixtureSet{env: env, applier: fixtures.NewApplier(env.Kube)}
+	return &fixtureSet{env: env, applier: kube.NewApplier(env.Kube)}
 }
 
 func (f *fixtureSet) create(ctx context.Context, objs ...*unstructured.Unstructured) error {

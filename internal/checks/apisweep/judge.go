@@ -213,10 +213,13 @@ func Judge(a Attempt, rev *Review, ans *wire.APIResult) Verdict {
 			review, reviewWord = inconclusive, "not reviewed"
 		case rev.Err != "":
 			review, reviewWord = inconclusive, "access review failed"
-		case a.Expect == ExpectAuthorized || a.Expect == ExpectCanary:
+		case a.Expect == ExpectAuthorized || a.Expect == ExpectCanary || a.Expect == ExpectAdmitted:
 			if !rev.Allowed {
 				review, reviewWord = contradicted, "denied by access review"
 			}
+		case a.Expect == ExpectRefused:
+			// admission may refuse what authorization allows: the review
+			// neither proves nor contradicts the refusal
 		default:
 			if rev.Allowed {
 				review, reviewWord = contradicted, "allowed by access review"

@@ -4,7 +4,7 @@
 // tenant probe pod, TCP connect and HTTP request alike, and prove the path
 // works where it should: from the unprotected control namespace to a live
 // endpoint. On kind clusters bulkhead created, the live endpoint is a decoy
-// (fixtures/decoy) placed off the nodes, where real metadata lives; on other
+// (internal/target/decoy) placed off the nodes, where real metadata lives; on other
 // clusters it is the cloud's own service when the control namespace reaches
 // it, and otherwise the result is "blocked from tenant pods, not proven".
 package metadata

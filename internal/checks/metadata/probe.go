@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulkhead-k8s/bulkhead/fixtures/decoy"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/metadata/endpoints"
 	"github.com/bulkhead-k8s/bulkhead/internal/probing"
+	"github.com/bulkhead-k8s/bulkhead/internal/target/decoy"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 )
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
@@ -203,7 +204,7 @@ func leaksCiteTheirRounds(env *checks.Env, res reports.CheckResult) []string {
 // node), so both waits cover every pod of the tenants.
 func OpenTenants(names ...string) func(ctx context.Context, env *checks.Env) (checks.Restore, error) {
 	return func(ctx context.Context, env *checks.Env) (checks.Restore, error) {
-		applier := fixtures.NewApplier(env.Kube)
+		applier := kube.NewApplier(env.Kube)
 		objs, err := allowAll(env, names)
 		if err != nil {
 			return nil, err
@@ -243,7 +244,7 @@ func allowAll(env *checks.Env, names []string) ([]*unstructured.Unstructured, er
 // isolation is back.
 func flapTenants(period time.Duration, names ...string) func(ctx context.Context, env *checks.Env) (checks.Restore, error) {
 	return func(ctx context.Context, env *checks.Env) (checks.Restore, error) {
-		applier := fixtures.NewApplier(env.Kube)
+		applier := kube.NewApplier(env.Kube)
 		objs, err := allowAll(env, names)
 		if err != nil {
 			return nil, err
@@ -332,7 +333,7 @@ func dropIngress(tenant string, i int) func(ctx context.Context, env *checks.Env
 			},
 		}}
 		path := []Path{{Src: peer, Dst: dead, Protocol: wire.TCP, Via: ViaPodIP, Allowed: true}}
-		applier := fixtures.NewApplier(env.Kube)
+		applier := kube.NewApplier(env.Kube)
 		restore := func(ctx context.Context) error {
 			if err := applier.Delete(ctx, deny); err != nil {
 				return err
@@ -359,7 +360,7 @@ func toAny(m map[string]string) map[string]any {
 // again.
 func lockTenant(name string) func(ctx context.Context, env *checks.Env) (checks.Restore, error) {
 	return func(ctx context.Context, env *checks.Env) (checks.Restore, error) {
-		applier := fixtures.NewApplier(env.Kube)
+		applier := kube.NewApplier(env.Kube)
 		all, err := fixtures.RenderTenant(env.RunID, fixtures.TenantSpec{Name: name, Namespace: env.TenantNamespace(name), Isolated: true})
 		if err != nil {
 			return nil, err

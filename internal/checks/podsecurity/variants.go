@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/tenantapi"
 )
 
 // Variant is one way a pod tries to reach the node: a mutation of a
@@ -214,3 +216,18 @@ func JudgeRejection(status int, msg, keyword string) (observed string, ok bool) 
 
 // PodName is the name of a variant's dry-run pod.
 func PodName(variant string) string { return "bulkhead-psa-" + variant }
+
+// judgeRejection judges an answer that should be a Pod Security rejection
+// for keyword: an admission is a leak; a refusal by Pod Security for
+// another reason, or by anything else (a quota, RBAC, the runner's refused
+// impersonation), or no answer, proves nothing either way.
+func judgeRejection(a tenantapi.Answer, keyword string) tenantapi.Judged {
+	if a.Err != nil || a.Admitted() {
+		return tenantapi.Inconclusive(a, "no API answer")
+	}
+	word, ok := JudgeRejection(a.Status, a.Message, keyword)
+	if ok {
+		return tenantapi.Judged{Observed: word, OK: true}
+	}
+	return tenantapi.Judged{Observed: word, Inconclusive: "not a Pod Security rejection for " + keyword}
+}

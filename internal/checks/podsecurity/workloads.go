@@ -2,8 +2,6 @@ package podsecurity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -13,11 +11,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
+	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/inert"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/tenantapi"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -31,101 +33,154 @@ const (
 // WorkloadTimeout bounds the wait for a controller's event about a workload.
 var WorkloadTimeout = 90 * time.Second
 
+// labelWorkload names the workload a PSA-002 pod belongs to.
+const labelWorkload = "bulkhead.dev/workload"
+
+// Workload kinds PSA-002 creates, and the right to create each.
+var workloadKinds = []struct {
+	Kind    string
+	Right   actors.Right
+	Variant string
+}{
+	{"Deployment", actors.Create("apps/deployments"), deploymentVariant},
+	{"Job", actors.Create("batch/jobs"), jobVariant},
+}
+
 // workload is one Deployment or Job a tenant creates for real.
 type workload struct {
 	Kind    string // "Deployment" or "Job"
 	Name    string
 	Variant *Variant // nil: compliant (positive control)
-	Actor   actor
+	Actor   actors.Actor
+}
+
+// createsPodsKey: the same identity's compliant workload of the same kind
+// got its pod created in the namespace, so the controller acts there and a
+// rejection of the forbidden pod is about what it asks for.
+func (w workload) createsPodsKey() string {
+	return fmt.Sprintf("%s's compliant %s gets its pod created in %s", w.Actor.Identity, w.Kind, w.Actor.Namespace)
+}
+
+// planWorkloads returns, per isolated tenant, in its first namespace, a
+// forbidden and a compliant Deployment, made by the first identity that
+// may create Deployments, and a forbidden and a compliant Job, made by the
+// last that may create Jobs (so that both a user and a ServiceAccount act
+// where they can). An identity that may not is not applicable; a kind
+// nobody may create there is not evaluated.
+func planWorkloads(ctx context.Context, env *checks.Env) ([]workload, checks.Outcome, error) {
+	var ws []workload
+	var out checks.Outcome
+	model := actors.Of(env)
+	suffix := tenantapi.Suffix()
+	for _, t := range env.Topology.Isolated() {
+		if len(t.Identities) == 0 || len(t.Namespaces) == 0 {
+			out.NotEvaluated = append(out.NotEvaluated, fmt.Sprintf("tenant %s: no identities in the config", t.Name))
+			continue
+		}
+		ns := t.Namespaces[0]
+		for i, k := range workloadKinds {
+			able, na, err := model.Able(ctx, t, ns, k.Right)
+			if err != nil {
+				return nil, out, err
+			}
+			out.Observations = append(out.Observations, na...)
+			if len(able) == 0 {
+				out.NotEvaluated = append(out.NotEvaluated, fmt.Sprintf("tenant %s in %s: no identity may %s", t.Name, ns, k.Right))
+				continue
+			}
+			a := able[0]
+			if i%2 == 1 {
+				a = able[len(able)-1]
+			}
+			v, _ := VariantNamed(k.Variant)
+			short := strings.ToLower(k.Kind[:3])
+			ws = append(ws,
+				workload{Kind: k.Kind, Variant: &v, Actor: a, Name: fmt.Sprintf("bulkhead-psa-%s-%s-%s", short, v.Name, suffix)},
+				workload{Kind: k.Kind, Actor: a, Name: fmt.Sprintf("bulkhead-psa-%s-compliant-%s", short, suffix)})
+		}
+	}
+	return ws, out, nil
 }
 
 // runWorkloads is PSA-002: a tenant creates a Deployment and a Job whose
 // pod template violates "restricted". The API call succeeds (Pod Security
 // only warns on templates); the controller's pod creation is rejected, which
 // shows up as a FailedCreate event quoting the violation. The same
-// workloads with a compliant template get SuccessfulCreate (positive control).
+// workloads with a compliant template get SuccessfulCreate (positive
+// control). Every pod template is inert (inert.Make): a pod that is
+// created, rightly or wrongly, is never scheduled and would exit at once.
 func runWorkloads(ctx context.Context, env *checks.Env) checks.Outcome {
-	var ws []workload
-	suffix := randomSuffix()
-	for _, t := range env.Topology.Isolated() {
-		if len(t.Identities) == 0 || len(t.Namespaces) == 0 {
-			continue
-		}
-		ns := t.Namespaces[0]
-		dv, _ := VariantNamed(deploymentVariant)
-		jv, _ := VariantNamed(jobVariant)
-		// The Deployment as the first identity (the tenant's user), the
-		// Job as the last (its ServiceAccount), so both kinds of identity
-		// create workloads.
-		for _, w := range []struct {
-			kind string
-			v    *Variant
-			id   checks.Identity
-		}{
-			{"Deployment", &dv, t.Identities[0]}, {"Deployment", nil, t.Identities[0]},
-			{"Job", &jv, t.Identities[len(t.Identities)-1]}, {"Job", nil, t.Identities[len(t.Identities)-1]},
-		} {
-			a, err := newActor(env, t.Name, ns, w.id)
-			if err != nil {
-				return checks.Outcome{Err: err}
-			}
-			what := "compliant"
-			if w.v != nil {
-				what = w.v.Name
-			}
-			ws = append(ws, workload{Kind: w.kind, Variant: w.v, Actor: a,
-				Name: fmt.Sprintf("bulkhead-psa-%s-%s-%s", strings.ToLower(w.kind[:3]), what, suffix)})
-		}
+	ws, out, err := planWorkloads(ctx, env)
+	if err != nil {
+		return checks.Outcome{Err: err}
 	}
 	if len(ws) == 0 {
-		return checks.Outcome{Skip: "no isolated tenant with an identity in this run"}
+		out.Skip = nothingToTry(out.NotEvaluated)
+		return out
 	}
 	obs := make([]reports.Observation, len(ws))
-	parallel(len(ws), len(ws), func(i int) {
+	tenantapi.Parallel(len(ws), len(ws), func(i int) {
 		obs[i] = tryWorkload(ctx, env, ws[i])
 	})
-	return checks.Outcome{Observations: obs,
-		Notes: []string{fmt.Sprintf("workloads created for real (deleted afterwards); controller events awaited up to %s", WorkloadTimeout)}}
+	out.Observations = append(obs, out.Observations...)
+	out.Notes = append(out.Notes, fmt.Sprintf("workloads created for real, their pods never scheduled (a scheduling gate and a node selector no node has) and exiting at once if they ever ran; deleted afterwards; controller events awaited up to %s", WorkloadTimeout))
+	return out
 }
 
-func randomSuffix() string {
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+// nothingToTry is the skip reason of a check with nothing to try.
+func nothingToTry(notEvaluated []string) string {
+	if len(notEvaluated) == 0 {
+		return "no isolated tenant in this run"
+	}
+	return "not evaluated: " + strings.Join(notEvaluated, "; ")
 }
 
 func tryWorkload(ctx context.Context, env *checks.Env, w workload) reports.Observation {
 	a := w.Actor
+	kind := strings.ToLower(w.Kind)
 	o := reports.Observation{
-		Role:   reports.RoleTest,
-		Actor:  a.reportActor(),
-		Target: reports.Target{Tenant: a.Tenant, Namespace: a.Namespace, Name: w.Name, Kind: strings.ToLower(w.Kind)},
-		Method: "create " + strings.ToLower(w.Kind) + " (compliant pod template)",
+		Role:   reports.RoleControl,
+		Actor:  a.ReportActor(),
+		Target: reports.Target{Tenant: a.Tenant, Namespace: a.Namespace, Name: w.Name, Kind: kind},
+		Method: "create " + kind + " (compliant pod template)", Expected: "SuccessfulCreate (pod created, never scheduled)",
+		Proves: []string{w.createsPodsKey()},
 		At:     time.Now().UTC(),
 	}
 	keyword := ""
-	if w.Variant == nil {
-		o.Role, o.Expected = reports.RoleControl, "SuccessfulCreate (pod created)"
-	} else {
+	if w.Variant != nil {
 		keyword = w.Variant.Keyword
-		o.Method = "create " + strings.ToLower(w.Kind) + " (" + w.Variant.Name + " pod template)"
+		o.Role, o.Proves, o.Needs = reports.RoleTest, nil, []string{w.createsPodsKey()}
+		o.Method = "create " + kind + " (" + w.Variant.Name + " pod template)"
 		o.Expected = "FailedCreate: pod rejected by PodSecurity: " + keyword
 	}
-	created, ans := createWorkload(ctx, env, w)
-	if created {
+	obj, err := w.object(env)
+	if err != nil {
+		o.Observed, o.Detail = "not created", err.Error()
+		return o
+	}
+	ans := createWorkload(ctx, w, obj)
+	if ans.Admitted() {
 		defer deleteWorkload(context.WithoutCancel(ctx), env, w)
 	}
 	detail := []string{"API: " + ans.Detail()}
-	if ws := a.Warnings.matching("PodSecurity"); len(ws) > 0 {
+	if ws := a.Warnings.Matching("PodSecurity"); len(ws) > 0 {
 		detail = append(detail, "warning: "+strings.Join(ws, "; "))
 	}
-	if !created {
-		o.Observed, o.Detail = "not created: "+admittedWord(ans), strings.Join(detail, "; ")
+	if !ans.Admitted() {
+		j := tenantapi.Judged{Observed: "not created: " + ans.Word()}
+		if w.Variant != nil {
+			j = judgeRejection(ans, keyword)
+			j.Observed = "not created: " + j.Observed
+		}
+		o.Detail = strings.Join(detail, "; ")
+		j.Apply(&o)
 		return o
 	}
-	ev, err := awaitCreateEvent(ctx, a, w)
+	ev, err := awaitCreateEvent(ctx, env, w)
+	detail = append(detail, podsSeen(ctx, env, w))
 	if err != nil {
-		o.Observed, o.Detail = "no controller event", strings.Join(append(detail, err.Error()), "; ")
+		o.Detail = strings.Join(append(detail, err.Error()), "; ")
+		tenantapi.Judged{Observed: "no controller event", Inconclusive: "the controller said nothing about the pod"}.Apply(&o)
 		return o
 	}
 	detail = append(detail, fmt.Sprintf("event %s %s/%s %s: %s", ev.InvolvedObject.Kind, ev.Namespace, ev.InvolvedObject.Name, ev.Reason, ev.Message))
@@ -137,52 +192,107 @@ func tryWorkload(ctx context.Context, env *checks.Env, w workload) reports.Obser
 	case ev.Reason == "SuccessfulCreate":
 		o.Observed = "SuccessfulCreate: the forbidden pod was created"
 	default:
-		word, ok := JudgeRejection(403, ev.Message, keyword)
-		o.Observed, o.OK = "FailedCreate: pod "+word, ok
+		j := judgeRejection(tenantapi.Answer{Status: 403, Message: ev.Message}, keyword)
+		j.Observed = "FailedCreate: pod " + j.Observed
+		j.Apply(&o)
 	}
 	return o
 }
 
 func workloadLabels(env *checks.Env, w workload) map[string]string {
 	return fixtures.With(fixtures.CommonLabels(env.RunID), fixtures.LabelTenant, w.Actor.Tenant,
-		fixtures.LabelRole, "psa-workload", "bulkhead.dev/workload", w.Name)
+		fixtures.LabelRole, "psa-workload", labelWorkload, w.Name)
 }
 
-func workloadPod(env *checks.Env, w workload, args []string, restart corev1.RestartPolicy) corev1.PodTemplateSpec {
-	p := &corev1.Pod{Spec: CompliantSpec(env.ProbeImage, args)}
+// workloadPod is the workload's pod template: the compliant pod, with the
+// variant's breakout if it has one, made inert.
+func workloadPod(env *checks.Env, w workload, restart corev1.RestartPolicy) corev1.PodTemplateSpec {
+	p := &corev1.Pod{Spec: CompliantSpec(env.ProbeImage, nil)}
 	if w.Variant != nil {
 		w.Variant.Mutate(p)
 	}
 	p.Spec.RestartPolicy = restart
+	inert.Make(&p.Spec)
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: workloadLabels(env, w)}, Spec: p.Spec}
 }
 
-func createWorkload(ctx context.Context, env *checks.Env, w workload) (bool, answer) {
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	a := w.Actor
-	meta := metav1.ObjectMeta{Name: w.Name, Namespace: a.Namespace, Labels: workloadLabels(env, w)}
-	create := metav1.CreateOptions{FieldManager: fixtures.ManagedBy}
-	var err error
+// object is the Deployment or Job PSA-002 creates for w.
+func (w workload) object(env *checks.Env) (runtime.Object, error) {
+	meta := metav1.ObjectMeta{Name: w.Name, Namespace: w.Actor.Namespace, Labels: workloadLabels(env, w)}
 	switch w.Kind {
 	case "Deployment":
-		d := &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
+		return &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"bulkhead.dev/workload": w.Name}},
-			Template: workloadPod(env, w, []string{"serve"}, corev1.RestartPolicyAlways),
-		}}
-		_, err = a.Client.AppsV1().Deployments(a.Namespace).Create(ctx, d, create)
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{labelWorkload: w.Name}},
+			Template: workloadPod(env, w, corev1.RestartPolicyAlways),
+		}}, nil
 	case "Job":
-		j := &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{
+		return &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0),
-			Template:     workloadPod(env, w, []string{"version"}, corev1.RestartPolicyNever),
-		}}
-		_, err = a.Client.BatchV1().Jobs(a.Namespace).Create(ctx, j, create)
-	default:
-		return false, answer{Err: fmt.Errorf("unknown workload kind %q", w.Kind)}
+			Template:     workloadPod(env, w, corev1.RestartPolicyNever),
+		}}, nil
 	}
-	ans := statusOf(err, 201)
-	return ans.Admitted(), ans
+	return nil, fmt.Errorf("unknown workload kind %q", w.Kind)
+}
+
+// PodTemplate is the pod template of an object PSA-002 creates.
+func PodTemplate(obj runtime.Object) (corev1.PodTemplateSpec, bool) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return o.Spec.Template, true
+	case *batchv1.Job:
+		return o.Spec.Template, true
+	}
+	return corev1.PodTemplateSpec{}, false
+}
+
+// createWorkload creates obj as the workload's identity. Whatever it is,
+// its pods cannot run: it refuses an object whose template is not inert.
+func createWorkload(ctx context.Context, w workload, obj runtime.Object) tenantapi.Answer {
+	tpl, ok := PodTemplate(obj)
+	if !ok {
+		return tenantapi.Answer{Err: fmt.Errorf("%s %s has no pod template", w.Kind, w.Name)}
+	}
+	if err := inert.Check(tpl.Spec); err != nil {
+		return tenantapi.Answer{Err: fmt.Errorf("refusing to create %s %s/%s, its pods could run: %w", w.Kind, w.Actor.Namespace, w.Name, err)}
+	}
+	ctx, cancel := tenantapi.WithTimeout(ctx)
+	defer cancel()
+	create := metav1.CreateOptions{FieldManager: fixtures.ManagedBy}
+	var err error
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		_, err = w.Actor.Clients.Core.AppsV1().Deployments(o.Namespace).Create(ctx, o, create)
+	case *batchv1.Job:
+		_, err = w.Actor.Clients.Core.BatchV1().Jobs(o.Namespace).Create(ctx, o, create)
+	}
+	return tenantapi.Of(err, 201)
+}
+
+// podsSeen says which pods the workload has and where they are, as
+// evidence that none runs.
+func podsSeen(ctx context.Context, env *checks.Env, w workload) string {
+	ctx, cancel := tenantapi.WithTimeout(ctx)
+	defer cancel()
+	pods, err := env.Kube.Core.CoreV1().Pods(w.Actor.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelWorkload + "=" + w.Name})
+	if err != nil {
+		return "pods: listing them failed: " + err.Error()
+	}
+	if len(pods.Items) == 0 {
+		return "pods: none"
+	}
+	var seen []string
+	for _, p := range pods.Items {
+		s := p.Name + " " + string(p.Status.Phase)
+		if len(p.Spec.SchedulingGates) > 0 {
+			s += " (scheduling gated)"
+		}
+		if p.Spec.NodeName != "" {
+			s += " on node " + p.Spec.NodeName
+		}
+		seen = append(seen, s)
+	}
+	return "pods: " + strings.Join(seen, ", ")
 }
 
 // podsGoneWait bounds the wait for a deleted workload's pods to be gone.
@@ -193,7 +303,7 @@ const podsGoneWait = time.Minute
 // count against the tenant's quota (and the next check's room). It runs as
 // the test process: clean-up must not depend on the tenant's rights.
 func deleteWorkload(ctx context.Context, env *checks.Env, w workload) {
-	dctx, cancel := withTimeout(ctx)
+	dctx, cancel := tenantapi.WithTimeout(ctx)
 	defer cancel()
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
@@ -208,7 +318,7 @@ func deleteWorkload(ctx context.Context, env *checks.Env, w workload) {
 		env.Logger().Warn("delete workload of a Pod Security check", "kind", w.Kind, "namespace", w.Actor.Namespace, "name", w.Name, "error", err)
 		return
 	}
-	sel := metav1.ListOptions{LabelSelector: "bulkhead.dev/workload=" + w.Name}
+	sel := metav1.ListOptions{LabelSelector: labelWorkload + "=" + w.Name}
 	var left int
 	werr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, podsGoneWait, true, func(ctx context.Context) (bool, error) {
 		pods, err := env.Kube.Core.CoreV1().Pods(w.Actor.Namespace).List(ctx, sel)
@@ -225,18 +335,21 @@ func deleteWorkload(ctx context.Context, env *checks.Env, w workload) {
 
 // awaitCreateEvent waits for the controller's first SuccessfulCreate or
 // FailedCreate event about the workload's pods (on the ReplicaSet of a
-// Deployment, on the Job itself), read as the tenant.
-func awaitCreateEvent(ctx context.Context, a actor, w workload) (corev1.Event, error) {
+// Deployment, on the Job itself). Events are read by bulkhead, not as the
+// tenant: reading them is observing, and an identity that may create
+// workloads need not be allowed to list events.
+func awaitCreateEvent(ctx context.Context, env *checks.Env, w workload) (corev1.Event, error) {
 	kind := "Job"
 	if w.Kind == "Deployment" {
 		kind = "ReplicaSet"
 	}
+	ns := w.Actor.Namespace
 	sel := fields.SelectorFromSet(fields.Set{"involvedObject.kind": kind}).String()
 	deadline := time.Now().Add(WorkloadTimeout)
 	var lastErr error
 	for {
-		lctx, cancel := withTimeout(ctx)
-		list, err := a.Client.CoreV1().Events(a.Namespace).List(lctx, metav1.ListOptions{FieldSelector: sel})
+		lctx, cancel := tenantapi.WithTimeout(ctx)
+		list, err := env.Kube.Core.CoreV1().Events(ns).List(lctx, metav1.ListOptions{FieldSelector: sel})
 		cancel()
 		if err == nil {
 			if ev, ok := createEvent(list.Items, kind, w.Name); ok {
@@ -247,9 +360,9 @@ func awaitCreateEvent(ctx context.Context, a actor, w workload) (corev1.Event, e
 		}
 		if time.Now().After(deadline) {
 			if lastErr != nil {
-				return corev1.Event{}, fmt.Errorf("no SuccessfulCreate/FailedCreate event for %s %s/%s within %s (last list error: %v)", kind, a.Namespace, w.Name, WorkloadTimeout, lastErr)
+				return corev1.Event{}, fmt.Errorf("no SuccessfulCreate/FailedCreate event for %s %s/%s within %s (last list error: %v)", kind, ns, w.Name, WorkloadTimeout, lastErr)
 			}
-			return corev1.Event{}, fmt.Errorf("no SuccessfulCreate/FailedCreate event for %s %s/%s within %s", kind, a.Namespace, w.Name, WorkloadTimeout)
+			return corev1.Event{}, fmt.Errorf("no SuccessfulCreate/FailedCreate event for %s %s/%s within %s", kind, ns, w.Name, WorkloadTimeout)
 		}
 		select {
 		case <-ctx.Done():

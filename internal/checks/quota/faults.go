@@ -18,6 +18,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -234,7 +235,7 @@ func removeQuota(tenant string) func(context.Context, *checks.Env) (checks.Resto
 			return nil, err
 		}
 		ns := obj.GetNamespace()
-		applier := fixtures.NewApplier(env.Kube)
+		applier := kube.NewApplier(env.Kube)
 		pods, _, _ := unstructured.NestedString(obj.Object, "spec", "hard", "pods")
 		restore := func(ctx context.Context) error {
 			if err := applier.Create(ctx, obj.DeepCopy()); err != nil {
@@ -370,7 +371,7 @@ func grantQuotaWrites(tenant string) func(context.Context, *checks.Env) (checks.
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
 			"subjects": subjects,
 		}}
-		applier := fixtures.NewApplier(env.Kube)
+		applier := kube.NewApplier(env.Kube)
 		restore := func(ctx context.Context) error {
 			err := errors.Join(applier.Delete(ctx, binding), applier.Delete(ctx, role))
 			return errors.Join(err, waitQuotaWritable(ctx, env, tn, ns, false))

@@ -17,6 +17,7 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/fixtures"
 	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/kube"
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
@@ -121,7 +122,7 @@ func Grant(tenant, in string, rules []rbacv1.PolicyRule, attrs authorizationv1.R
 // apply creates objs and waits until effect(true) holds; the Restore
 // deletes them and waits until effect(false) holds.
 func apply(ctx context.Context, env *checks.Env, objs []*unstructured.Unstructured, effect func(ctx context.Context, inEffect bool) error) (checks.Restore, error) {
-	applier := fixtures.NewApplier(env.Kube)
+	applier := kube.NewApplier(env.Kube)
 	restore := func(ctx context.Context) error {
 		var errs []error
 		for i := len(objs) - 1; i >= 0; i-- {
@@ -168,7 +169,7 @@ func unbindForeignSubjects(ctx context.Context, env *checks.Env) (checks.Restore
 	if !ok || len(a.Namespaces) == 0 || len(a.Identities) == 0 {
 		return nil, errors.New("no tenant a with identities in this run")
 	}
-	applier := fixtures.NewApplier(env.Kube)
+	applier := kube.NewApplier(env.Kube)
 	restore := func(ctx context.Context) error {
 		if err := applier.Create(ctx, binding); err != nil {
 			return err
