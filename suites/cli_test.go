@@ -21,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	ktypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
@@ -156,7 +157,11 @@ func (b *byoTenants) render(t *testing.T, name string, data map[string]any) []by
 		"list":     func(s ...string) []string { return s },
 		"tenantOf": func(ns string) string { return strings.SplitN(ns, "-", 2)[0] },
 	}
-	tpl, err := template.New(name).Funcs(funcs).ParseFiles(filepath.Join("testdata", "byo", name))
+	path := filepath.Join("testdata", "byo", name)
+	if strings.Contains(name, "/") { // another set of testdata: "ordinary/tenants.yaml"
+		path = filepath.Join("testdata", name)
+	}
+	tpl, err := template.New(filepath.Base(path)).Funcs(funcs).ParseFiles(path)
 	require.NoError(t, err)
 	if data == nil {
 		data = map[string]any{}
@@ -274,14 +279,25 @@ func allAreas() string {
 	return strings.Join(areas, ",")
 }
 
-// assertNothingLeft checks that run left no namespace and no pod behind.
+// assertNothingLeft checks that run left nothing behind in the test's
+// tenants (see assertNothingLeftIn).
 func (b *byoTenants) assertNothingLeft(ctx context.Context, t *testing.T, run string) {
 	t.Helper()
 	assertRunLeftNothing(ctx, t, run, b.ns("blue-web"), b.ns("blue-api"), b.ns("green"))
 }
 
+// leftoverKinds are what a run may create in a tenant namespace.
+var leftoverKinds = []schema.GroupVersionResource{
+	{Version: "v1", Resource: "pods"}, {Version: "v1", Resource: "services"}, {Version: "v1", Resource: "secrets"},
+	{Version: "v1", Resource: "configmaps"}, {Version: "v1", Resource: "persistentvolumeclaims"},
+	{Group: "apps", Version: "v1", Resource: "deployments"}, {Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+}
+
 // assertRunLeftNothing checks that run left no namespace of its own (one
-// being deleted is fine) and no pod in the tenant namespaces.
+// being deleted is fine) and no object of any kind it may create in the
+// tenant namespaces.
 func assertRunLeftNothing(ctx context.Context, t *testing.T, run string, tenantNamespaces ...string) {
 	t.Helper()
 	sel := metav1.ListOptions{LabelSelector: fixtures.RunSelector(run)}
@@ -291,9 +307,15 @@ func assertRunLeftNothing(ctx context.Context, t *testing.T, run string, tenantN
 		assert.NotNil(t, ns.DeletionTimestamp, "namespace %s of run %s is left behind", ns.Name, run)
 	}
 	for _, ns := range tenantNamespaces {
-		pods, err := h.clients.Core.CoreV1().Pods(ns).List(ctx, sel)
-		require.NoError(t, err)
-		assert.Empty(t, pods.Items, "pods of run %s left in %s", run, ns)
+		for _, gvr := range leftoverKinds {
+			list, err := h.clients.Dynamic.Resource(gvr).Namespace(ns).List(ctx, sel)
+			require.NoError(t, err, "list %s in %s", gvr.Resource, ns)
+			for _, o := range list.Items {
+				if o.GetDeletionTimestamp() == nil {
+					t.Errorf("%s %s/%s of run %s is left behind", gvr.Resource, ns, o.GetName(), run)
+				}
+			}
+		}
 	}
 }
 
