@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -26,10 +27,18 @@ import (
 // from them (impersonation copies the transport); not those of clients
 // built from a ServiceAccount token (rest.AnonymousClientConfig drops the
 // transport wrapper), nor what controllers create from a check's objects.
+// A create is the check's whose ID its request's context carries
+// (auditedAs), so checks running side by side in lanes are told apart.
 type audit struct {
 	mu      sync.Mutex
-	check   string
 	created map[string][]created
+}
+
+type auditKey struct{}
+
+// auditedAs marks ctx as check id's: what is created with it is id's.
+func auditedAs(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, auditKey{}, id)
 }
 
 type created struct {
@@ -45,7 +54,8 @@ func (a *audit) wrap(rt http.RoundTripper) http.RoundTripper {
 		resp, err := rt.RoundTrip(req)
 		if err == nil && req.Method == http.MethodPost && resp.StatusCode/100 == 2 && req.URL.Query().Get("dryRun") == "" {
 			if c, ok := parseCreate(req.URL.Path); ok {
-				a.record(c)
+				id, _ := req.Context().Value(auditKey{}).(string)
+				a.record(id, c)
 			}
 		}
 		return resp, err
@@ -80,16 +90,16 @@ func parseCreate(path string) (created, bool) {
 	return c, true
 }
 
-func (a *audit) record(c created) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.check == "" {
+func (a *audit) record(check string, c created) {
+	if check == "" {
 		return // the session's own set-up, or a test's fixture
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.created == nil {
 		a.created = map[string][]created{}
 	}
-	a.created[a.check] = append(a.created[a.check], c)
+	a.created[check] = append(a.created[check], c)
 }
 
 // count is how many creates were attributed to checks.
@@ -101,18 +111,6 @@ func (a *audit) count() int {
 		n += len(cs)
 	}
 	return n
-}
-
-// during attributes what is created until the returned func is called to c.
-func (a *audit) during(c string) func() {
-	a.mu.Lock()
-	a.check = c
-	a.mu.Unlock()
-	return func() {
-		a.mu.Lock()
-		a.check = ""
-		a.mu.Unlock()
-	}
 }
 
 // undeclared says what check c created that it does not declare: a kind

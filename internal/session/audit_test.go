@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -36,23 +37,27 @@ func TestParseCreate(t *testing.T) {
 	}
 }
 
-// The audit counts accepted creates that are not dry-runs, made while a
-// check runs, and names those the check does not declare.
+// The audit counts accepted creates that are not dry-runs, made with a
+// check's context, and names those the check does not declare; a check
+// running alongside in another lane keeps its own.
 func TestAudit(t *testing.T) {
 	a := &audit{}
 	status := http.StatusCreated
 	rt := a.wrap(roundTripper(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: status, Body: io.NopCloser(strings.NewReader(""))}, nil
 	}))
+	ctx := context.Background()
 	post := func(url string) {
-		req, _ := http.NewRequest(http.MethodPost, "https://api"+url, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api"+url, nil)
 		resp, err := rt.RoundTrip(req)
 		if assert.NoError(t, err) {
 			resp.Body.Close()
 		}
 	}
-	post("/api/v1/namespaces/team-a/configmaps") // the session's set-up: not a check's
-	done := a.during("X-001")
+	post("/api/v1/namespaces/team-a/configmaps")   // the session's set-up: not a check's
+	ctx = auditedAs(context.Background(), "X-002") // another lane's check
+	post("/api/v1/namespaces/team-a/services")
+	ctx = auditedAs(context.Background(), "X-001")
 	post("/api/v1/namespaces/team-a/pods")
 	post("/api/v1/namespaces/team-a/pods?dryRun=All")
 	post("/api/v1/namespaces/bh-r-control/services")
@@ -61,7 +66,6 @@ func TestAudit(t *testing.T) {
 	post("/api/v1/namespaces/default/configmaps")
 	status = http.StatusForbidden
 	post("/api/v1/namespaces/team-a/persistentvolumeclaims")
-	done()
 
 	top := checks.Topology{Tenants: []checks.Tenant{
 		{Name: "team", Namespaces: []string{"team-a"}, Isolated: true},
@@ -79,4 +83,5 @@ func TestAudit(t *testing.T) {
 		"footprint audit: X-001 created a ClusterRole (cluster-scoped) that its declared footprint (Check.Creates) does not cover",
 		"footprint audit: X-001 created a ConfigMap in namespace default (no tenant of the run) that its declared footprint (Check.Creates) does not cover",
 	}, a.undeclared(c, top, kinds))
+	assert.Equal(t, 6, a.count(), "X-001's five accepted creates and X-002's one")
 }

@@ -301,9 +301,7 @@ func (s *Session) Execute(ctx context.Context, c checks.Check) reports.CheckResu
 	if s.audit == nil {
 		res = checks.Execute(ctx, c, s.env)
 	} else {
-		done := s.audit.during(c.ID)
-		res = checks.Execute(ctx, c, s.env)
-		done()
+		res = checks.Execute(auditedAs(ctx, c.ID), c, s.env)
 		u := s.audit.undeclared(c, s.env.Topology, s.kinds)
 		res.Notes = append(res.Notes, u...)
 		s.mu.Lock()
