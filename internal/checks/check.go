@@ -48,6 +48,9 @@ type Check struct {
 	NoControl string
 	// Creates declares what the check puts into the cluster (footprint.go).
 	Creates []Footprint
+	// Lane is the queue the check runs in (lanes.go): a run executes its
+	// lanes side by side, each in order. Empty is the API lane.
+	Lane Lane
 	// NoNegativeControl explains why no fault can make the check fail in
 	// the e2e suites (its area's NegativeControls has none for it). Empty
 	// means it must have a negative control; a unit test enforces it.

@@ -43,6 +43,21 @@ func TestEveryCheckDeclaresItsFootprint(t *testing.T) {
 	}
 }
 
+// The run executes its lanes side by side: every check outside the API
+// lane must keep out of tenant namespaces, and only the engines that probe
+// from pods have lanes of their own.
+func TestEveryLaneIsSafeToRunAlongsideTheOthers(t *testing.T) {
+	lanes, err := checks.Lanes(Registry().All())
+	require.NoError(t, err)
+	probes := map[checks.Lane]checks.Area{checks.LaneNetwork: checks.Network, checks.LaneMetadata: checks.Metadata, checks.LaneNodes: checks.Exposure}
+	require.Len(t, lanes, 1+len(probes), "the API lane and one lane per probe engine")
+	for _, lane := range lanes[1:] {
+		for _, c := range lane {
+			assert.Equal(t, probes[c.Lane], c.Area, "%s in lane %s", c.ID, c.Lane)
+		}
+	}
+}
+
 // Every check has a negative control — a fault in all.NegativeControls()
 // that must make it fail and name the cause — or says in its declaration
 // (NoNegativeControl) why no fault can: a check that passes whatever the

@@ -24,7 +24,7 @@ func Checks() []checks.Check {
 		{ID: IDExternalIPs, Area: checks.Exposure, Run: runExternalIPs, Creates: dryRun},
 		{ID: IDExternalName, Area: checks.Exposure, Run: runExternalName, Creates: dryRun},
 		{
-			ID: IDNodeAccess, Area: checks.Exposure, Run: runNodes,
+			ID: IDNodeAccess, Area: checks.Exposure, Run: runNodes, Lane: checks.LaneNodes,
 			Creates: []checks.Footprint{{Where: checks.OwnNamespaces, Kinds: []string{"Pod", "Service"},
 				What:     "a NodePort Service in the control namespace and the probe pod behind it, which answers only this run's token",
 				Lifetime: "the seconds its probe rounds take (published once its pod is Ready); deleted before the check ends",

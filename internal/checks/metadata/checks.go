@@ -39,8 +39,8 @@ func Checks() []checks.Check {
 				}
 				return r.Endpoints
 			},
-
 			Creates: decoyFootprint,
+			Lane:    checks.LaneMetadata,
 		},
 		{
 			ID: IDCredentials, Area: checks.Metadata,
@@ -51,8 +51,8 @@ func Checks() []checks.Check {
 				}
 				return r.Credentials
 			},
-
 			Creates: decoyFootprint,
+			Lane:    checks.LaneMetadata,
 		},
 	}
 }

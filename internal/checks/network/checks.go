@@ -28,34 +28,34 @@ func Checks() []checks.Check {
 	return []checks.Check{
 		{
 			ID: IDCrossTenant, Area: checks.Network,
-			Run: matrixCheck(crossTenant, "no two isolated tenants in this run"),
-
+			Run:     matrixCheck(crossTenant, "no two isolated tenants in this run"),
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
+			Lane:    checks.LaneNetwork,
 		},
 		{
 			ID: IDTenantIngress, Area: checks.Network,
-			Run: matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
-
+			Run:     matrixCheck(tenantIngress, "no unprotected control namespace in this run"),
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
+			Lane:    checks.LaneNetwork,
 		},
 		{
 			ID: IDTenantEgress, Area: checks.Network,
-			Run: matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
-
+			Run:     matrixCheck(tenantEgress, "no unprotected control namespace in this run"),
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
+			Lane:    checks.LaneNetwork,
 		},
 		{
 			ID: IDSameTenant, Area: checks.Network,
 			NoControl: "every observation is a path that must work: the check is its own positive case",
 			Run:       matrixCheck(sameTenant, "no tenant with two probe pods in this run"),
-
-			Creates: checks.CreatesNothing("probes from the run's probe pods"),
+			Creates:   checks.CreatesNothing("probes from the run's probe pods"),
+			Lane:      checks.LaneNetwork,
 		},
 		{
 			ID: IDDNS, Area: checks.Network,
-			Run: matrixCheck(dnsResolution, "no isolated tenant in this run"),
-
+			Run:     matrixCheck(dnsResolution, "no isolated tenant in this run"),
 			Creates: checks.CreatesNothing("probes from the run's probe pods"),
+			Lane:    checks.LaneNetwork,
 		},
 	}
 }
