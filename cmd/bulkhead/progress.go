@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,17 +18,22 @@ import (
 	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
-// progress shows what a run is doing. On a terminal the running check is a
-// live line with its elapsed time, replaced by its verdict; elsewhere (CI
-// logs, pipes) every event is one plain line.
+// progress shows what a run is doing. On a terminal the running checks
+// (one per lane) are a live line with their elapsed times, replaced by
+// their verdicts; elsewhere (CI logs, pipes) every event is one plain line.
 type progress struct {
 	w   io.Writer
 	tty bool
 
-	mu      sync.Mutex
-	live    string
+	mu   sync.Mutex
+	live map[int]running // by place in the selection
+	stop chan struct{}   // ends the ticker while checks are live
+}
+
+type running struct {
+	label   string // "[i/n] area ID title"
+	short   string // "[i/n] ID", when more than one is live
 	started time.Time
-	stop    chan struct{}
 }
 
 func newProgress(w io.Writer) *progress {
@@ -34,7 +41,7 @@ func newProgress(w io.Writer) *progress {
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 	}
-	return &progress{w: w, tty: tty}
+	return &progress{w: w, tty: tty, live: map[int]running{}}
 }
 
 // Line prints a line, above the live line on a terminal.
@@ -55,9 +62,13 @@ func (p *progress) CheckStarted(c checks.Check, i, n int) {
 		fmt.Fprintf(p.w, "%s ...\n", label)
 		return
 	}
-	p.live, p.started, p.stop = label, time.Now(), make(chan struct{})
+	p.clearLive()
+	p.live[i] = running{label: label, short: fmt.Sprintf("[%d/%d] %s", i, n, c.ID), started: time.Now()}
+	if p.stop == nil {
+		p.stop = make(chan struct{})
+		go p.tick(p.stop)
+	}
 	p.drawLive()
-	go p.tick(p.stop)
 }
 
 func (p *progress) tick(stop chan struct{}) {
@@ -79,30 +90,41 @@ func (p *progress) tick(stop chan struct{}) {
 func (p *progress) CheckFinished(res reports.CheckResult, i, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stop != nil {
+	p.clearLive()
+	delete(p.live, i)
+	if len(p.live) == 0 && p.stop != nil {
 		close(p.stop)
 		p.stop = nil
 	}
-	p.clearLive()
-	p.live = ""
 	took := res.Finished.Sub(res.Started).Round(100 * time.Millisecond)
 	line := fmt.Sprintf("[%d/%d] %s %s %s (%s)", i, n, verdictWord(res.Verdict, p.tty), res.ID, res.Title, took)
 	if res.Reason != "" && res.Verdict != reports.Pass {
 		line += "\n        " + truncate(res.Reason, 400)
 	}
 	fmt.Fprintln(p.w, line)
+	p.drawLive()
 }
 
+// drawLive draws the running checks on one line, in selection order
+// (short names when lanes run more than one: the line must not wrap).
 func (p *progress) drawLive() {
-	if !p.tty || p.live == "" {
+	if !p.tty || len(p.live) == 0 {
 		return
 	}
-	el := time.Since(p.started).Round(time.Second)
-	fmt.Fprintf(p.w, "\r\033[2K  … %s (%s)", p.live, el)
+	var parts []string
+	for _, i := range slices.Sorted(maps.Keys(p.live)) {
+		r := p.live[i]
+		name := r.label
+		if len(p.live) > 1 {
+			name = r.short
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", name, time.Since(r.started).Round(time.Second)))
+	}
+	fmt.Fprintf(p.w, "\r\033[2K  … %s", strings.Join(parts, "  ·  "))
 }
 
 func (p *progress) clearLive() {
-	if p.tty && p.live != "" {
+	if p.tty && len(p.live) > 0 {
 		fmt.Fprint(p.w, "\r\033[2K")
 	}
 }

@@ -246,14 +246,8 @@ func (o *runOptions) run(ctx context.Context, stdout, stderr io.Writer, stdin io
 		return cannot(fmt.Errorf("set up run %s: %w", s.RunID(), err))
 	}
 
-	for i, c := range selected {
-		if ctx.Err() != nil {
-			s.Record(checks.NotRun(c, "not run: the run was interrupted before this check"))
-			continue
-		}
-		prog.CheckStarted(c, i+1, len(selected))
-		res := s.Execute(ctx, c)
-		prog.CheckFinished(res, i+1, len(selected))
+	if err := s.ExecuteAll(ctx, selected, prog); err != nil {
+		return cannot(err)
 	}
 	results := s.Results()
 	if ctx.Err() == nil {

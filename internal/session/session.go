@@ -352,6 +352,7 @@ func (s *Session) Results() *reports.Results {
 	defer s.mu.Unlock()
 	r := s.results
 	r.Checks = append([]reports.CheckResult(nil), s.results.Checks...)
+	sortResults(r.Checks)
 	r.Run.Finished = time.Now().UTC()
 	return &r
 }
