@@ -133,10 +133,7 @@ func (f *fixtureSet) setup(ctx context.Context, sc *Scope, lists []*metav1.APIRe
 			break
 		}
 	}
-	if err := f.ownPods(ctx, sc, suffix); err != nil {
-		return err
-	}
-	return f.waitReady(ctx)
+	return f.ownPods(ctx, sc, suffix)
 }
 
 // ownPods starts, in bulkhead's own unprotected control namespace (there in

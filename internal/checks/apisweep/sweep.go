@@ -99,18 +99,37 @@ func sweep(ctx context.Context, env *checks.Env) (_ *Sweep, err error) {
 	}
 	sw.Canaries, sw.canaryValues = fx.canaries, fx.values
 	sw.Notes[""] = append(sw.Notes[""], fx.notes...)
-	log.Info("API sweep: fixtures ready", "canaries", len(sw.Canaries), "tokenPods", len(sc.TokenPods), "anonymousPod", sc.AnonymousPod)
 
+	// The access reviews need no pod: they run while the API probe pods
+	// start, and alongside the requests.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan error, 1)
+	go func() { ready <- fx.waitReady(ctx) }()
 	model := actors.Of(env)
 	asked, notHeld := prefetch(ctx, model, sc)
 	sc.Grants = modelGrants{ctx: ctx, m: model}
 	attempts := Plan(sc)
-	reviews := askReviews(ctx, env, attempts)
+	tPlanned := time.Now()
+	reviewed := make(chan []*Review, 1)
+	go func() { reviewed <- askReviews(ctx, env, attempts) }()
+	if err := <-ready; err != nil {
+		cancel()
+		<-reviewed
+		return nil, err
+	}
+	log.Info("API sweep: fixtures ready", "canaries", len(sw.Canaries), "tokenPods", len(sc.TokenPods), "anonymousPod", sc.AnonymousPod)
+	tReady := time.Now()
 	ans, err := makeRequests(ctx, env, sc, attempts)
+	tAnswered := time.Now()
+	reviews := <-reviewed
 	sw.probeOutputs = ans.outputs
 	if err != nil {
 		return nil, err
 	}
+	log.Debug("API sweep: phases", "planned", tPlanned.Sub(start).Round(time.Millisecond),
+		"pods ready", tReady.Sub(start).Round(time.Millisecond), "requests answered", tAnswered.Sub(start).Round(time.Millisecond),
+		"reviews answered", time.Since(start).Round(time.Millisecond))
 	sw.Pods = ans.facts
 	for i, a := range attempts {
 		v := Judge(a, reviews[i], ans.answers[i])
