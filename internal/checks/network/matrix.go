@@ -100,6 +100,13 @@ func settleOf(top checks.Topology, p Path) probing.Settle {
 // owned: bulkhead created the tenant and all of its policies.
 func owned(t checks.Tenant) bool { return t.Reference || t.Sentinel || !t.Isolated }
 
+// mustWorkTimeout is the deadline of a path that must work: longer than
+// that of a path that must be blocked. A blocked path costs its whole
+// timeout every round; a working one answers in milliseconds, so the
+// longer deadline costs nothing unless it fails, and a lookup through a
+// DNS search path, or an answer slowed by a busy node, is not a failure.
+func mustWorkTimeout(connect time.Duration) time.Duration { return 3 * connect }
+
 // Probe runs rounds over paths: every round probes every path with a fresh
 // connection, one exec per source pod. Once settled, every round counts: a
 // path that must be blocked and connects in any counted round is a leak,
@@ -110,7 +117,11 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 	items := make([]probing.Item, len(paths))
 	for i, p := range paths {
 		items[i] = probing.Item{Src: p.Src.Pod(), Settle: settleOf(env.Topology, p)}
-		targets[i] = probing.Target{Item: items[i], Target: p.Target("")}
+		tg := p.Target("")
+		if p.Allowed {
+			tg.TimeoutMS = int(mustWorkTimeout(env.Timing.ConnectTimeout) / time.Millisecond)
+		}
+		targets[i] = probing.Target{Item: items[i], Target: tg}
 	}
 	match := func(i int, r wire.ConnectResult) bool {
 		m, _, _ := Judge(paths[i], r)

@@ -3,8 +3,11 @@ package network
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,6 +218,32 @@ func TestOneTenantOpenedUpFailsOnlyItsOwnChecks(t *testing.T) {
 	v, reason = verdict(t, IDTenantEgress, top, m)
 	assert.Equal(t, reports.Fail, v)
 	assert.Contains(t, reason, "bh-x-b/p3 -> bh-x-control/p5")
+}
+
+// A path that must work gets three connect timeouts to answer; one that
+// must be blocked gets the request's own (a blocked path pays it in full
+// every round, so it stays short).
+func TestPathsThatMustWorkGetMoreTime(t *testing.T) {
+	top := reference()
+	paths := append(MatrixPaths(top, []wire.Protocol{wire.TCP}), DNSPaths(top, "")...)
+	allowed := map[string]bool{}
+	for _, p := range paths {
+		tg := p.Target("")
+		allowed[p.Src.Namespace+"/"+p.Src.Name+" "+tg.Host+":"+strconv.Itoa(tg.Port)] = p.Allowed
+	}
+	var mu sync.Mutex
+	seen := map[bool]map[int]int{true: {}, false: {}}
+	sim := &probing.Simulated{ConnectFunc: func(src probing.Pod, tg wire.ConnectTarget, _ int) wire.ConnectResult {
+		mu.Lock()
+		seen[allowed[src.String()+" "+tg.Host+":"+strconv.Itoa(tg.Port)]][tg.TimeoutMS]++
+		mu.Unlock()
+		return wire.ConnectResult{Outcome: wire.Timeout}
+	}}
+	env := &checks.Env{Topology: top, Probes: sim, Timing: checks.Timing{ConnectTimeout: 2 * time.Second, Rounds: 1, Pause: time.Millisecond}}
+	_, err := Probe(context.Background(), env, paths)
+	require.NoError(t, err)
+	assert.Equal(t, []int{6000}, slices.Collect(maps.Keys(seen[true])), "must work: 3 x 2s")
+	assert.Equal(t, []int{0}, slices.Collect(maps.Keys(seen[false])), "must be blocked: the request's 2s")
 }
 
 func TestChecksSkipWithoutTheirSubjects(t *testing.T) {
