@@ -246,6 +246,31 @@ func TestPathsThatMustWorkGetMoreTime(t *testing.T) {
 	assert.Equal(t, []int{0}, slices.Collect(maps.Keys(seen[false])), "must be blocked: the request's 2s")
 }
 
+// A lookup that resolved needs no proof: DNS failing in the control
+// namespace makes none of the tenants' resolved names unproven (the old
+// whole-check rule did), and a tenant whose lookups fail still fails.
+func TestDNSNeedsNoProofToResolve(t *testing.T) {
+	top := reference()
+	controlDNSFails := func(p Path, _ int) bool {
+		if p.Via == ViaDNS && p.Src.Tenant == "control" {
+			return false
+		}
+		return p.Allowed
+	}
+	v, reason := verdict(t, IDDNS, top, simulate(t, top, controlDNSFails, nil))
+	assert.Equal(t, reports.Pass, v, reason)
+
+	tenantBDNSFails := func(p Path, _ int) bool {
+		if p.Via == ViaDNS && p.Src.Tenant == "b" {
+			return false
+		}
+		return p.Allowed
+	}
+	v, reason = verdict(t, IDDNS, top, simulate(t, top, tenantBDNSFails, nil))
+	assert.Equal(t, reports.Fail, v)
+	assert.Contains(t, reason, "bh-x-b/p3")
+}
+
 func TestChecksSkipWithoutTheirSubjects(t *testing.T) {
 	top := checks.Topology{
 		Tenants: []checks.Tenant{{Name: "a", Isolated: true}, {Name: "b", Isolated: true}},
