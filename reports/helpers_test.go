@@ -104,15 +104,17 @@ func interruptedRun(t *testing.T) *Results {
 
 // roundsFixtureFile is the engine-made run of rounds_fixture_test.go:
 // NET-001 failed (a leak in round 3), NET-002 failed (a leak in round 2
-// and paths unproven in round 2), NET-003 and NET-005 unproven, NET-004
-// and RBAC-001 passed (RBAC-001 with not-applicable ServiceAccounts).
+// and paths unproven in round 2, covered by rounds 1 and 3), NET-003
+// (round-2 gaps covered likewise), NET-004, NET-005 and RBAC-001 passed
+// (RBAC-001 with not-applicable ServiceAccounts), RBAC-002 unproven (its
+// positive controls as bulkhead:positive-control failed).
 const roundsFixtureFile = "testdata/results-rounds.json"
 
 func roundsRun(t *testing.T) *Results {
 	t.Helper()
 	r, err := ReadJSON(roundsFixtureFile)
 	require.NoError(t, err)
-	require.Len(t, r.Checks, 6)
+	require.Len(t, r.Checks, 7)
 	return r
 }
 
@@ -141,8 +143,8 @@ func failFirstControl(t *testing.T, c *CheckResult) {
 }
 
 // incompleteRun is the engine's rounds run with the leaks of NET-001 and
-// NET-002 waived: nothing failed, three checks unproven (NET-002's leak
-// waived, its unproven paths left): INCOMPLETE.
+// NET-002 waived (their round-2 gaps covered by rounds 1 and 3): nothing
+// failed, one check unproven (RBAC-002): INCOMPLETE.
 func incompleteRun(t *testing.T) *Results {
 	t.Helper()
 	ws := parseWaivers(t, "waivers:\n- check: NET-001\n  justification: j\n  expires: 2027-01-31\n- check: NET-002\n  justification: j\n  expires: 2027-01-31\n")

@@ -107,8 +107,8 @@ func TestHTMLShowsUnprovenAndNotApplicable(t *testing.T) {
 	for _, want := range []string{
 		`<div class="banner fail" id="banner">`, `id="verdict">FAIL<`, `id="meaning">2 checks failed: isolation was broken, observed directly.<`,
 		`id="count-unproven">1<`, `id="count-fail">2<`, `id="count-skipped">0<`,
-		`<section class="check unproven" id="check-NET-005">`,
-		`<td><span class="badge unproven">unproven</span></td><td>24 of 24 tested paths unproven: `,
+		`<section class="check unproven" id="check-RBAC-002">`,
+		`<td><span class="badge unproven">unproven</span></td><td>14 of 14 tested paths unproven: `,
 		// NET-003's round-2 gaps are covered by rounds 1 and 3: a pass
 		// that still shows them.
 		`<section class="check pass" id="check-NET-003">`,
@@ -117,7 +117,11 @@ func TestHTMLShowsUnprovenAndNotApplicable(t *testing.T) {
 	}
 	n3 := section("NET-003")
 	assert.Contains(t, n3, `<strong>Reason:</strong> 24 round results unproven whose paths another round proved`)
-	assert.Contains(t, section("NET-005"), `<strong>Not proven:</strong> 24 of 24 tested paths unproven`)
+	r2 := section("RBAC-002")
+	assert.Contains(t, r2, `<strong>Not proven:</strong> 14 of 14 tested paths unproven`)
+	assert.Contains(t, r2, `23 observations: 14 tested paths (0 proven, 14 unproven), 9 positive controls (7 failed), 7 not as expected`)
+	assert.Contains(t, r2, `<h4>Unproven (14)</h4>`)
+	assert.Contains(t, r2, `<td>unproven: not shown: get nodes gets past authorization as bulkhead:positive-control</td>`)
 	assert.Contains(t, n3, `144 tested paths (120 proven, 24 unproven), 108 positive controls (6 failed), 6 not as expected`)
 	assert.Contains(t, n3, `<h4>Unproven (24)</h4>`)
 	assert.Contains(t, n3, `<td>not shown in round 2: bh-rnd3x-control/probe-0 answers tcp/pod-ip</td>`)
@@ -130,9 +134,11 @@ func TestHTMLShowsUnprovenAndNotApplicable(t *testing.T) {
 	assert.Contains(t, rbac, `4 tested paths (2 proven, 2 not applicable)`)
 	// Coverage lists the unproven checks; areas count them.
 	cov := h[strings.Index(h, `<section id="coverage">`):]
-	assert.Contains(t, cov, `<a href="#check-NET-005"><code>NET-005</code></a></td><td>DNS resolution works from tenant pods</td><td><span class="badge unproven">unproven</span>`)
+	assert.Contains(t, cov, `<a href="#check-RBAC-002"><code>RBAC-002</code></a></td><td>Tenants cannot change cluster-scoped resources or read what the reference policy denies</td><td><span class="badge unproven">unproven</span>`)
 	assert.NotContains(t, cov, `#check-NET-003`)
-	assert.Contains(t, h, `<tr><td>network</td><td class="num">5</td><td class="num">2</td><td class="num">2</td><td class="num">1</td><td class="num">0</td><td class="num">0</td><td class="num">0</td></tr>`)
+	assert.NotContains(t, cov, `#check-NET-005`)
+	assert.Contains(t, h, `<tr><td>network</td><td class="num">5</td><td class="num">3</td><td class="num">2</td><td class="num">0</td><td class="num">0</td><td class="num">0</td><td class="num">0</td></tr>`)
+	assert.Contains(t, h, `<tr><td>rbac</td><td class="num">5</td><td class="num">1</td><td class="num">0</td><td class="num">1</td><td class="num">0</td><td class="num">0</td><td class="num">3</td></tr>`)
 
 	inc, err := HTML(incompleteRun(t), testCatalogue(t))
 	require.NoError(t, err)

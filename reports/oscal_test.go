@@ -123,19 +123,19 @@ func TestOSCALUnprovenHasNoFinding(t *testing.T) {
 	for _, f := range res.Findings {
 		findings[strings.TrimSuffix(f.Target.TargetID, "_obj")] = f.Target.Status.State
 	}
-	assert.Equal(t, map[string]string{"NET-001": "not-satisfied", "NET-002": "not-satisfied", "NET-003": "satisfied", "NET-004": "satisfied", "RBAC-001": "satisfied"}, findings,
-		"NET-001 and NET-002 leaks waived (still not satisfied), NET-003 proven by rounds 1 and 3; NET-005 has no finding")
+	assert.Equal(t, map[string]string{"NET-001": "not-satisfied", "NET-002": "not-satisfied", "NET-003": "satisfied", "NET-004": "satisfied", "NET-005": "satisfied", "RBAC-001": "satisfied"}, findings,
+		"NET-001 and NET-002 leaks waived (still not satisfied), NET-003 proven by rounds 1 and 3; RBAC-002 has no finding")
 	for _, rk := range res.Risks {
-		assert.NotContains(t, rk.Title, "NET-005")
+		assert.NotContains(t, rk.Title, "RBAC-002")
 	}
 	sel := res.ReviewedControls.ControlSelections[0]
 	var excluded []string
 	for _, c := range sel.ExcludeControls {
 		excluded = append(excluded, c.ControlID)
 	}
-	assert.Subset(t, excluded, []string{"NET-005"})
+	assert.Subset(t, excluded, []string{"RBAC-002"})
 	assert.NotContains(t, excluded, "NET-003")
-	assert.Contains(t, sel.Remarks, "Not proven (nothing leaked, but not every tested path was shown to work where it should): NET-005")
+	assert.Contains(t, sel.Remarks, "Not proven (nothing leaked, but not every tested path was shown to work where it should): RBAC-002")
 	props := map[string]string{}
 	for _, p := range res.Props {
 		props[p.Name] = p.Value
@@ -143,19 +143,19 @@ func TestOSCALUnprovenHasNoFinding(t *testing.T) {
 	assert.Equal(t, "INCOMPLETE", props["run-verdict"])
 	assert.Equal(t, "1", props["checks-unproven"])
 
-	n5 := observationOf(t, res, "NET-005")
-	assert.Contains(t, n5.Description, "NET-005 DNS resolution works from tenant pods: UNPROVEN. 36 observations (24 tested paths, 12 positive controls), 2 not as expected, 24 unproven.")
-	assert.True(t, strings.HasPrefix(n5.Remarks, "Not proven, so no finding: "), n5.Remarks)
-	require.Len(t, n5.RelevantEvidence, 1+2+24, "the results file, the failed controls, the unproven paths")
-	ev := n5.RelevantEvidence[3]
-	assert.Equal(t, "[test] bh-rnd3x-a/probe-0 -> default/kubernetes dns/resolve: resolves (want resolves, round 1) [unproven: 2 of 12 positive controls failed]", ev.Description)
+	r2 := observationOf(t, res, "RBAC-002")
+	assert.Contains(t, r2.Description, "RBAC-002 Tenants cannot change cluster-scoped resources or read what the reference policy denies: UNPROVEN. 23 observations (14 tested paths, 9 positive controls), 7 not as expected, 14 unproven.")
+	assert.True(t, strings.HasPrefix(r2.Remarks, "Not proven, so no finding: "), r2.Remarks)
+	require.Len(t, r2.RelevantEvidence, 1+7+14, "the results file, the failed controls, the unproven paths")
+	ev := r2.RelevantEvidence[1+7]
+	assert.Equal(t, "[test] bulkhead:rnd3x:a:admin -> GET /api/v1/nodes/bh-dev-control-plane get nodes: denied (want denied) [unproven: not shown: get nodes gets past authorization as bulkhead:positive-control]", ev.Description)
 	evProps := map[string]string{}
 	for _, p := range ev.Props {
 		evProps[p.Name] = p.Value
 	}
 	assert.Equal(t, "unproven", evProps["status"])
-	assert.Equal(t, "1", evProps["round"])
-	assert.Equal(t, "2 of 12 positive controls failed", evProps["why"])
+	assert.Empty(t, evProps["round"], "an API sweep has no rounds")
+	assert.Equal(t, "not shown: get nodes gets past authorization as bulkhead:positive-control", evProps["why"])
 
 	rbac := observationOf(t, res, "RBAC-001")
 	assert.Contains(t, rbac.Description, "2 not applicable")

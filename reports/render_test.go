@@ -185,8 +185,9 @@ func TestInterruptedRunInEveryFormat(t *testing.T) {
 func TestMarkdownShowsUnprovenChecksApart(t *testing.T) {
 	r := roundsRun(t)
 	md := Markdown(r, testCatalogue(t))
-	assert.True(t, strings.HasPrefix(md, "## bulkhead tenant isolation: FAIL\n\n**3 passed, 2 failed, 1 unproven, 0 could not run, 0 not evaluated, 0 waived (6 checks)**\n\n> ❌ **FAIL**: 2 checks failed: isolation was broken, observed directly.\n"), md)
-	assert.Contains(t, md, "| NET-005 | DNS resolution works from tenant pods | medium | ❔ **unproven** | 24 of 24 tested paths unproven: ")
+	assert.True(t, strings.HasPrefix(md, "## bulkhead tenant isolation: FAIL\n\n**4 passed, 2 failed, 1 unproven, 0 could not run, 0 not evaluated, 0 waived (7 checks)**\n\n> ❌ **FAIL**: 2 checks failed: isolation was broken, observed directly.\n"), md)
+	assert.Contains(t, md, "| RBAC-002 | Tenants cannot change cluster-scoped resources or read what the reference policy denies | critical | ❔ **unproven** | 14 of 14 tested paths unproven: ")
+	assert.Contains(t, md, "| NET-005 | DNS resolution works from tenant pods | medium | ✅ pass |")
 	// NET-003's round-2 gaps are covered by rounds 1 and 3: a pass, saying so.
 	assert.Contains(t, md, "| NET-003 | Tenant egress to other namespaces is blocked | high | ✅ pass | 24 round results unproven whose paths another round proved")
 	failed := md[strings.Index(md, "### Failed or could not run"):strings.Index(md, "### Not proven")]
@@ -196,10 +197,10 @@ func TestMarkdownShowsUnprovenChecksApart(t *testing.T) {
 	assert.Contains(t, failed, "- [test] `bh-rnd3x-a/probe-0 -> bh-rnd3x-b/probe-1 tcp/cluster-ip: reachable (want blocked, round 3)`")
 	notProven := md[strings.Index(md, "### Not proven"):]
 	assert.NotContains(t, notProven, "#### NET-003 ")
-	assert.Contains(t, notProven, "#### NET-005 DNS resolution works from tenant pods (unproven, medium)")
-	assert.Contains(t, notProven, "- [test] `bh-rnd3x-a/probe-0 -> default/kubernetes dns/resolve: resolves (want resolves, round 1) [unproven: 2 of 12 positive controls failed]`")
-	assert.Contains(t, notProven, "Failed positive controls (2):\n\n- [control] `bh-rnd3x-control/probe-")
-	assert.Contains(t, notProven, "- … and 19 more unproven paths")
+	assert.Contains(t, notProven, "#### RBAC-002 Tenants cannot change cluster-scoped resources or read what the reference policy denies (unproven, critical)")
+	assert.Contains(t, notProven, "- [test] `bulkhead:rnd3x:a:admin -> GET /api/v1/nodes/bh-dev-control-plane get nodes: denied (want denied) [unproven: not shown: get nodes gets past authorization as bulkhead:positive-control]`")
+	assert.Contains(t, notProven, "Failed positive controls (7):\n\n- [control] `bulkhead:positive-control -> ")
+	assert.Contains(t, notProven, "- … and 9 more unproven paths")
 	assert.Less(t, len(md), 10000, "short enough for a job summary")
 }
 
@@ -208,7 +209,7 @@ func TestMarkdownIncompleteRun(t *testing.T) {
 	assert.True(t, strings.HasPrefix(md, "## bulkhead tenant isolation: INCOMPLETE\n"))
 	assert.Contains(t, md, "> ❔ **INCOMPLETE**: nothing failed, but 1 check was not proven and 0 not evaluated: this run does not show that the cluster keeps tenants apart.")
 	assert.NotContains(t, md, "### Failed or could not run")
-	assert.Contains(t, md, "#### NET-005 DNS resolution works from tenant pods (unproven, medium)")
+	assert.Contains(t, md, "#### RBAC-002 Tenants cannot change cluster-scoped resources or read what the reference policy denies (unproven, critical)")
 
 	// A run where nothing was evaluated is not a pass either.
 	none := realRun(t)

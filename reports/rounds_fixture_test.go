@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkhead-k8s/bulkhead/internal/actors"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks"
+	"github.com/bulkhead-k8s/bulkhead/internal/checks/apisweep"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/network"
 	"github.com/bulkhead-k8s/bulkhead/internal/checks/rbac"
 	"github.com/bulkhead-k8s/bulkhead/internal/probing"
@@ -41,6 +42,16 @@ import (
 // (one verb, to keep the file small) with the tenants' ServiceAccounts not
 // applicable (actors.NotApplicable: their grant holds no "list secrets"),
 // run through checks.Execute as RBAC-001 (its definition, this Run).
+// RBAC-002 adds the same for one cluster-scoped resource (nodes), with a
+// fourth fault: every positive control as bulkhead:positive-control failed
+// (the runner may not impersonate it), so no denial is proven and RBAC-002
+// is the run's one unproven check, the reports tests' example of one. The
+// network checks hold none: round 2's gaps are covered by rounds 1 and 3,
+// and NET-005's resolved names need no proof. A network path unproven in
+// every round would need a must-work path failing in every round, which
+// keeps the engine's settle phase repeating round 1 for as long as
+// Timing.Enforcement allows: the call numbers the leaks key on would no
+// longer be the same from one run to the next.
 //
 // Timings in the notes are the simulation's (milliseconds, not seconds).
 //
@@ -169,8 +180,65 @@ func rbacRound(top checks.Topology) checks.Outcome {
 	return out
 }
 
-// makeRoundsRun runs the network checks and RBAC-001 through the engine
-// against the simulated cluster.
+// rbacClusterRound is RBAC-002's evidence for the rounds run, shaped like
+// internal/checks/rbac's ClusterScopePlan for one resource (nodes, every
+// verb a reference tenant may not use) and the tenants' users: each denial
+// rests on two facts, apisweep.ActsKey (the user is authorized for
+// something in its own namespace, shown by its own-namespace control) and
+// apisweep.AdminKey (the request gets past authorization at all, shown by
+// the positive control as apisweep.PositiveControl). The fault: the runner
+// may not impersonate that identity, so every such positive control failed,
+// and no denial is shown to rest on policy rather than on a path that does
+// not exist: nothing leaked, and nothing was proven.
+func rbacClusterRound(top checks.Topology) checks.Outcome {
+	var out checks.Outcome
+	at := roundsT0.Add(21 * time.Second)
+	verbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	req := func(verb string) apisweep.Request {
+		name := "bulkhead-absent-" + roundsRun
+		if verb == "get" {
+			name = top.Probes[0].Node
+		}
+		return apisweep.ResourceRequest(apisweep.Nodes, verb, "", name, nil)
+	}
+	for _, t := range top.Isolated() {
+		user := t.Identities[0]
+		own := t.Namespaces[0]
+		for _, verb := range verbs {
+			r := req(verb)
+			out.Observations = append(out.Observations, reports.Observation{Role: reports.RoleTest,
+				Actor:  reports.Actor{Tenant: t.Name, Identity: user.User},
+				Target: reports.Target{Kind: "nodes", Address: r.Address()},
+				Method: verb + " nodes", Expected: "denied", Observed: "denied", OK: true, Attempts: 1, LatencyMS: 3.9, At: at,
+				Needs:  []string{apisweep.ActsKey(user), apisweep.AdminKey(apisweep.RightOf(r))},
+				Detail: "access review: denied; request as " + user.User + ": denied by authorization (HTTP 403)"})
+			at = at.Add(10 * time.Millisecond)
+		}
+		pods := apisweep.ResourceRequest(apisweep.Resource{Version: "v1", Resource: "pods", Kind: "Pod"}, "list", own, "", nil)
+		out.Observations = append(out.Observations, reports.Observation{Role: reports.RoleControl,
+			Actor:  reports.Actor{Tenant: t.Name, Identity: user.User},
+			Target: reports.Target{Tenant: t.Name, Namespace: own, Kind: "pods", Address: pods.Address()},
+			Method: "list pods", Expected: "authorized", Observed: "authorized", OK: true, Attempts: 1, LatencyMS: 3.2, At: at,
+			Proves: []string{apisweep.MayKey(user, own, apisweep.RightOf(pods)), apisweep.ActsKey(user)},
+			Detail: "access review: allowed; request as " + user.User + ": allowed (HTTP 200)"})
+		at = at.Add(10 * time.Millisecond)
+	}
+	pc := apisweep.PositiveControl.User
+	for _, verb := range verbs {
+		r := req(verb)
+		out.Observations = append(out.Observations, reports.Observation{Role: reports.RoleControl,
+			Actor:  reports.Actor{Identity: pc},
+			Target: reports.Target{Kind: "nodes", Address: r.Address()},
+			Method: verb + " nodes", Expected: "authorized", Observed: "denied", OK: false, Attempts: 1, LatencyMS: 2.8, At: at,
+			Proves: []string{apisweep.AdminKey(apisweep.RightOf(r))},
+			Detail: "request as " + pc + ": users \"" + pc + "\" is forbidden: User \"kind-bh-dev\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope (HTTP 403)"})
+		at = at.Add(10 * time.Millisecond)
+	}
+	return out
+}
+
+// makeRoundsRun runs the network checks, RBAC-001 and RBAC-002 through
+// the engine against the simulated cluster.
 func makeRoundsRun(t *testing.T) *reports.Results {
 	t.Helper()
 	top := roundsTopology()
@@ -196,12 +264,17 @@ func makeRoundsRun(t *testing.T) *reports.Results {
 		r.Checks = append(r.Checks, res)
 	}
 	for _, c := range rbac.Checks() {
-		if c.ID != "RBAC-001" {
+		switch c.ID {
+		case "RBAC-001":
+			c.Run = func(context.Context, *checks.Env) checks.Outcome { return rbacRound(top) }
+		case "RBAC-002":
+			c.Run = func(context.Context, *checks.Env) checks.Outcome { return rbacClusterRound(top) }
+		default:
 			continue
 		}
-		c.Run = func(context.Context, *checks.Env) checks.Outcome { return rbacRound(top) }
 		res := checks.Execute(context.Background(), c, env)
-		res.Started, res.Finished = roundsT0.Add(20*time.Second), roundsT0.Add(21*time.Second)
+		res.Started = roundsT0.Add(20*time.Second + time.Duration(len(r.Checks)-5)*time.Second)
+		res.Finished = res.Started.Add(time.Second)
 		r.Checks = append(r.Checks, res)
 	}
 	return r
@@ -248,7 +321,8 @@ func TestRoundsFixtureIsWhatTheEngineMakes(t *testing.T) {
 		"NET-002":  reports.Fail,     // the pod-IP leak in round 2 (control/probe-1's paths, unproven in round 2, proven in rounds 1 and 3)
 		"NET-003":  reports.Pass,     // control/probe-0 answers only control/probe-1, whose exec failed in round 2: rounds 1 and 3 prove those paths
 		"NET-004":  reports.Pass,     // within tenants (control's own paths are controls)
-		"NET-005":  reports.Unproven, // a DNS control from control/probe-1 failed in round 2
+		"NET-005":  reports.Pass,     // every name resolved: a resolved name needs no proof (control/probe-1's round-2 lookups fail only its controls)
 		"RBAC-001": reports.Pass,     // the ServiceAccounts are not applicable, the users were proven
+		"RBAC-002": reports.Unproven, // the positive control as bulkhead:positive-control failed: no denial of listing nodes is shown to rest on policy
 	}, verdicts)
 }

@@ -159,7 +159,7 @@ func TestWaiverOverLeaksAndAFailedControlOfAnOlderRun(t *testing.T) {
 // The engine's run: NET-001 failed by a leak alone, NET-002 by a leak with
 // round-2 gaps that rounds 1 and 3 cover; here one of those paths is made
 // unproven in every round, so NET-002 has a path unproven besides its leak.
-// NET-005 is unproven.
+// RBAC-002 is unproven (its positive controls failed).
 func TestWaiversOnAJudgedRun(t *testing.T) {
 	r := roundsRun(t)
 	n2obs := findCheck(t, r, "NET-002").Observations
@@ -180,7 +180,7 @@ waivers:
 - check: NET-002
   justification: "control namespace is being retired, ticket SEC-10"
   expires: 2027-01-31
-- check: NET-005
+- check: RBAC-002
   justification: "trying to waive missing proof"
   expires: 2027-01-31
 `)
@@ -200,14 +200,14 @@ waivers:
 	assert.NotContains(t, n2.Reason, "tcp/cluster-ip: not probed", "round 2's gaps that rounds 1 and 3 cover are not missing proof")
 	assert.Contains(t, n2.Notes[len(n2.Notes)-1], "waived by the waiver waivers.yaml:7 until 2027-01-31")
 	// An unproven check is not waived.
-	n3 := findCheck(t, out, "NET-005")
+	n3 := findCheck(t, out, "RBAC-002")
 	assert.Equal(t, Unproven, n3.Verdict)
 	assert.Nil(t, n3.Waiver)
-	assert.Equal(t, findCheck(t, r, "NET-005").Reason, n3.Reason)
+	assert.Equal(t, findCheck(t, r, "RBAC-002").Reason, n3.Reason)
 	assert.Contains(t, n3.Notes[len(n3.Notes)-1], "not applied: the check is unproven, and a waiver covers leaks, never missing proof")
 	// Every leak waived, and still not a pass.
 	s := out.Summarize()
-	assert.Equal(t, Summary{Total: 6, Pass: 3, Unproven: 2, Waived: 1}, s)
+	assert.Equal(t, Summary{Total: 7, Pass: 4, Unproven: 2, Waived: 1}, s)
 	assert.Equal(t, RunIncomplete, s.Verdict())
 	// Expired, the same waivers leave the leaks failing.
 	late, err := ApplyWaivers(r, ws, testCatalogue(t), time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC))
