@@ -72,7 +72,7 @@ func TestOrdinaryTenants(t *testing.T) {
 			// The read-only identity may not create workloads or Services:
 			// where a check needs that, it is not applicable, and says why.
 			for _, id := range []string{"EXP-001", "QUOTA-001", "PSA-001"} {
-				c := findResult(t, res, id)
+				c := checkOf(t, res, id)
 				na := 0
 				for _, o := range c.Observations {
 					if o.Status == reports.StatusNotApplicable {
@@ -105,15 +105,4 @@ func TestOrdinaryTenants(t *testing.T) {
 			return ctx
 		}).Feature()
 	testenv.Test(t, f)
-}
-
-func findResult(t *testing.T, res *reports.Results, id string) reports.CheckResult {
-	t.Helper()
-	for _, c := range res.Checks {
-		if c.ID == id {
-			return c
-		}
-	}
-	t.Fatalf("no result for %s", id)
-	return reports.CheckResult{}
 }
