@@ -62,7 +62,7 @@ func TestCLIForgedMarker(t *testing.T) {
 
 			run, dir := fixtures.NewRunID(), t.TempDir()
 			code, out = cliRun(t, append(runArgs(kubeconfig, run, dir), "--yes")...)
-			require.Equal(t, 0, code, out)
+			require.Equal(t, 0, code, withNotPassed(out))
 			res, err := reports.ReadJSON(filepath.Join(dir, run, reports.ResultsFile))
 			require.NoError(t, err)
 			assert.False(t, res.Run.Cluster.Disposable, "results.json: disposable: false")

@@ -71,7 +71,7 @@ func TestQuotaBYO(t *testing.T) {
 				w.stop()
 			}
 			byo.logEvidence(t, run)
-			require.Equal(t, 0, code, out)
+			require.Equal(t, 0, code, withNotPassed(out))
 			t.Logf("bulkhead run --areas quota on bring-your-own tenants (copy mode) took %s", took.Round(time.Second))
 			for _, w := range watchers {
 				w.assertUntouched(t)
@@ -92,7 +92,7 @@ func TestQuotaBYO(t *testing.T) {
 				w.stop()
 			}
 			byo.logEvidence(t, run)
-			require.Equal(t, 0, code, out)
+			require.Equal(t, 0, code, withNotPassed(out))
 			for _, w := range watchers {
 				w.assertFilledBriefly(t)
 			}
