@@ -20,6 +20,10 @@ const (
 	// defaultTimeout is the per-target deadline when neither the target nor
 	// the request sets one.
 	defaultTimeout = 2000 * time.Millisecond
+	// defaultResolveTimeout bounds a name's resolution when the request does
+	// not: longer than one resolver attempt (5 s by default), so one lost
+	// datagram is retried before the lookup counts as failed.
+	defaultResolveTimeout = 6000 * time.Millisecond
 	// maxParallel bounds concurrent probes (sockets and goroutines); beyond
 	// it, targets wait their turn, and each deadline starts when its probe does.
 	maxParallel = 256
@@ -107,6 +111,24 @@ func timeoutFor(req wire.ConnectRequest, t wire.ConnectTarget) time.Duration {
 	return defaultTimeout
 }
 
+// resolveTimeoutFor bounds the resolution of t's host name (see
+// wire.ConnectRequest.ResolveTimeoutMS).
+func resolveTimeoutFor(req wire.ConnectRequest, t wire.ConnectTarget) time.Duration {
+	if req.ResolveTimeoutMS > 0 {
+		return time.Duration(req.ResolveTimeoutMS) * time.Millisecond
+	}
+	return max(defaultResolveTimeout, timeoutFor(req, t))
+}
+
+// deadlines of one target: its name's resolution, then the probe itself.
+type deadlines struct {
+	resolve, probe time.Duration
+}
+
+func deadlinesFor(req wire.ConnectRequest, t wire.ConnectTarget) deadlines {
+	return deadlines{resolve: resolveTimeoutFor(req, t), probe: timeoutFor(req, t)}
+}
+
 // prober runs probes. Every probe opens its own socket: policies change
 // between rounds, so nothing is reused.
 type prober struct {
@@ -129,16 +151,17 @@ func (p *prober) connectAll(ctx context.Context, req wire.ConnectRequest) []wire
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = p.probe(ctx, t, timeoutFor(req, t))
+			results[i] = p.probe(ctx, t, deadlinesFor(req, t))
 		}()
 	}
 	wg.Wait()
 	return results
 }
 
-// probe runs one target under its own deadline, which covers resolution,
-// connection and answer.
-func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, timeout time.Duration) (res wire.ConnectResult) {
+// probe runs one target: its host name resolves under d.resolve, then the
+// connection and answer run under d.probe. A DNS target's lookup is the
+// probe itself, under d.probe.
+func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, d deadlines) (res wire.ConnectResult) {
 	start := time.Now()
 	res = wire.ConnectResult{ID: t.ID, Started: start.UTC()}
 	defer func() {
@@ -148,14 +171,22 @@ func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, timeout time.D
 		}
 		res.LatencyMS = millis(time.Since(start))
 	}()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	ips, err := p.resolve(ctx, t.Host)
+	resolveFor := d.resolve
+	if t.Protocol == wire.DNS {
+		resolveFor = d.probe
+	}
+	rctx, cancel := context.WithTimeout(ctx, resolveFor)
+	ips, err := p.resolve(rctx, t.Host)
+	cancel()
+	if _, perr := netip.ParseAddr(t.Host); perr != nil {
+		res.ResolveMS = millis(time.Since(start))
+	}
 	if err != nil {
 		res.Outcome, res.Detail = classify(err)
 		return res
 	}
+	ctx, cancel = context.WithTimeout(ctx, d.probe)
+	defer cancel()
 	res.Address = ips[0].String()
 	ap := netip.AddrPortFrom(ips[0], uint16(t.Port))
 	switch t.Protocol {

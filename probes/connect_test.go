@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,60 @@ func TestTimeoutFor(t *testing.T) {
 	}
 }
 
+func TestResolveTimeoutFor(t *testing.T) {
+	if got := resolveTimeoutFor(wire.ConnectRequest{ResolveTimeoutMS: 900}, wire.ConnectTarget{}); got != 900*time.Millisecond {
+		t.Errorf("request's resolve timeout: got %v", got)
+	}
+	if got := resolveTimeoutFor(wire.ConnectRequest{TimeoutMS: 500}, wire.ConnectTarget{}); got != 6*time.Second {
+		t.Errorf("default resolve timeout: got %v, want 6s (longer than one resolver attempt)", got)
+	}
+	if got := resolveTimeoutFor(wire.ConnectRequest{}, wire.ConnectTarget{TimeoutMS: 8000}); got != 8*time.Second {
+		t.Errorf("a target deadline longer than the default: got %v, want 8s", got)
+	}
+}
+
+// TestConnectSlowLookupKeepsTheConnectDeadline: a name that takes longer to
+// resolve than the connect deadline (a busy cluster DNS) still gets its
+// connection tried with the whole deadline; before, the lookup ate it and
+// a path that must be blocked came back "dns-failure", proving nothing.
+func TestConnectSlowLookupKeepsTheConnectDeadline(t *testing.T) {
+	s := startTestServers(t)
+	p := newProber()
+	p.resolver.Dial = slowDNS(t, 600*time.Millisecond, netip.MustParseAddr("127.0.0.1"))
+	target := wire.ConnectTarget{ID: "n", Protocol: wire.TCP, Host: "probe-0.tenant-b.svc.", Port: port(t, s.tcpAddr())}
+	r := p.probe(context.Background(), target, deadlines{resolve: 5 * time.Second, probe: 300 * time.Millisecond})
+	if r.Outcome != wire.Reachable || r.Peer == nil {
+		t.Fatalf("outcome %q peer %v detail %q; want reachable, answered", r.Outcome, r.Peer, r.Detail)
+	}
+	if r.ResolveMS < 600 {
+		t.Errorf("resolveMs = %.0f, want the lookup's time (>= 600)", r.ResolveMS)
+	}
+	if r.LatencyMS < r.ResolveMS {
+		t.Errorf("latencyMs %.0f < resolveMs %.0f: latency includes resolution", r.LatencyMS, r.ResolveMS)
+	}
+}
+
+// TestConnectLookupDeadline: a lookup that never answers fails at the
+// resolve deadline, not at the (shorter) connect deadline, and says so.
+func TestConnectLookupDeadline(t *testing.T) {
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", silentUDPPort(t))
+	p := newProber()
+	p.resolver.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", dnsAddr)
+	}
+	start := time.Now()
+	r := p.probe(context.Background(), wire.ConnectTarget{ID: "n", Protocol: wire.TCP, Host: "probe-0.tenant-b.svc.", Port: 80},
+		deadlines{resolve: 700 * time.Millisecond, probe: 200 * time.Millisecond})
+	elapsed := time.Since(start)
+	if r.Outcome != wire.DNSFailure || !strings.Contains(r.Detail, "resolver timeout") {
+		t.Fatalf("outcome %q detail %q, want a resolver timeout", r.Outcome, r.Detail)
+	}
+	if elapsed < 650*time.Millisecond || elapsed > 1500*time.Millisecond {
+		t.Errorf("took %v; want about the 700ms resolve deadline", elapsed)
+	}
+}
+
 // TestRunConnect drives the subcommand as the checks do: JSON in, JSON out.
 func TestRunConnect(t *testing.T) {
 	s := startTestServers(t)
@@ -285,7 +340,8 @@ func TestConnectResolverTimeout(t *testing.T) {
 		return d.DialContext(ctx, "udp", dnsAddr)
 	}
 	start := time.Now()
-	r := p.probe(context.Background(), wire.ConnectTarget{ID: "d", Protocol: wire.DNS, Host: "kubernetes.default.svc.cluster.local."}, 400*time.Millisecond)
+	r := p.probe(context.Background(), wire.ConnectTarget{ID: "d", Protocol: wire.DNS, Host: "kubernetes.default.svc.cluster.local."},
+		deadlines{resolve: 5 * time.Second, probe: 400 * time.Millisecond})
 	elapsed := time.Since(start)
 	t.Logf("outcome %s after %v: %s", r.Outcome, elapsed, r.Detail)
 	if r.Outcome != wire.DNSFailure {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/bulkhead-k8s/bulkhead/internal/syncbuf"
 	"github.com/bulkhead-k8s/bulkhead/probes/wire"
@@ -86,4 +90,65 @@ func silentUDPPort(t *testing.T) int {
 	}
 	t.Cleanup(func() { c.Close() })
 	return port(t, c.LocalAddr())
+}
+
+// slowDNS returns a resolver Dial for a DNS server on 127.0.0.1 that
+// answers every A question with addr after delay, and AAAA with nothing.
+func slowDNS(t *testing.T, delay time.Duration, addr netip.Addr) func(ctx context.Context, _, _ string) (net.Conn, error) {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			answer, err := dnsAnswer(buf[:n], addr)
+			if err != nil {
+				continue
+			}
+			time.AfterFunc(delay, func() { c.WriteTo(answer, from) })
+		}
+	}()
+	server := c.LocalAddr().String()
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", server)
+	}
+}
+
+// dnsAnswer answers query: addr for A, no records for anything else.
+func dnsAnswer(query []byte, addr netip.Addr) ([]byte, error) {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		return nil, err
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil, err
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired})
+	b.EnableCompression()
+	if err := b.StartQuestions(); err != nil {
+		return nil, err
+	}
+	if err := b.Question(q); err != nil {
+		return nil, err
+	}
+	if err := b.StartAnswers(); err != nil {
+		return nil, err
+	}
+	if q.Type == dnsmessage.TypeA {
+		hdr := dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 5}
+		if err := b.AResource(hdr, dnsmessage.AResource{A: addr.As4()}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Finish()
 }

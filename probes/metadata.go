@@ -119,7 +119,8 @@ func (p *prober) tryEndpoint(ctx context.Context, ep wire.MetadataEndpoint, time
 			res.Connect, res.ConnectDetail = wire.Failed, fmt.Sprintf("internal error: %v", r)
 		}
 	}()
-	rctx, cancel := context.WithTimeout(ctx, timeout)
+	// The name resolves under a deadline of its own, as in `probe connect`.
+	rctx, cancel := context.WithTimeout(ctx, max(defaultResolveTimeout, timeout))
 	ips, err := p.resolve(rctx, ep.Host)
 	cancel()
 	if err != nil {

@@ -86,6 +86,13 @@ type ConnectRequest struct {
 	Targets []ConnectTarget `json:"targets"`
 	// TimeoutMS is the per-target deadline (connect plus answer). Default 2000.
 	TimeoutMS int `json:"timeoutMs,omitempty"`
+	// ResolveTimeoutMS bounds resolving a target's host name, before its
+	// own deadline starts: a slow lookup says nothing about the path, and
+	// must not eat the time in which a blocked path shows it is dropped.
+	// For DNS targets the lookup is the probe, under TimeoutMS. Default
+	// 6000, or the target's deadline when that is longer. Optional and
+	// additive: a probe that predates it resolves within TimeoutMS.
+	ResolveTimeoutMS int `json:"resolveTimeoutMs,omitempty"`
 }
 
 // ConnectResult is the outcome for one target.
@@ -95,8 +102,11 @@ type ConnectResult struct {
 	// Address is the IP that was dialled (after resolution for names).
 	Address string `json:"address,omitempty"`
 	// Peer is the Identity the server answered with, when it answered.
-	Peer      *Identity `json:"peer,omitempty"`
-	LatencyMS float64   `json:"latencyMs"`
+	Peer *Identity `json:"peer,omitempty"`
+	// LatencyMS is the whole probe's time, resolution included.
+	LatencyMS float64 `json:"latencyMs"`
+	// ResolveMS is how long a host name took to resolve (not set for IPs).
+	ResolveMS float64   `json:"resolveMs,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
 	Started   time.Time `json:"started"`
 }

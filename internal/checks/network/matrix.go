@@ -176,6 +176,11 @@ const (
 	ExpectResolves    = "resolves"
 )
 
+// slowLookup (ms): a lookup this slow is said in the evidence; it is
+// resolved under its own deadline, so it does not make the path look
+// blocked or unproven, but a reader should see the time went there.
+const slowLookup = 1000
+
 // Judge decides whether a probe result matches the path's expectation, and
 // describes what was observed.
 //   - allowed paths must be reachable, and answered by the intended pod when
@@ -188,6 +193,9 @@ const (
 func Judge(p Path, r wire.ConnectResult) (m Match, observed, detail string) {
 	observed = string(r.Outcome)
 	detail = r.Detail
+	if r.ResolveMS >= slowLookup {
+		detail = strings.TrimPrefix(detail+fmt.Sprintf("; the name took %.1fs to resolve", r.ResolveMS/1000), "; ")
+	}
 	if r.Peer != nil {
 		answered := "answered by " + r.Peer.Namespace + "/" + r.Peer.Pod
 		detail = strings.TrimPrefix(detail+"; "+answered, "; ")

@@ -106,6 +106,17 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// A slow lookup is evidence: the detail says where the time went, and the
+// verdict is the connection's.
+func TestJudgeSaysASlowLookup(t *testing.T) {
+	blocked := Path{Dst: pod("b", "p3"), Protocol: wire.TCP, Via: ViaServiceDNS}
+	m, _, detail := Judge(blocked, wire.ConnectResult{Outcome: wire.Timeout, ResolveMS: 2400, LatencyMS: 4400})
+	assert.Equal(t, Matched, m)
+	assert.Equal(t, "the name took 2.4s to resolve", detail)
+	_, _, detail = Judge(blocked, wire.ConnectResult{Outcome: wire.Timeout, ResolveMS: 3, LatencyMS: 2003})
+	assert.Empty(t, detail, "a quick lookup is not worth a word")
+}
+
 // simulate probes the topology's matrix through the simulated runner:
 // reach says whether a path connects in a round. Two rounds count; tenants
 // that are not Reference count from round 1.
