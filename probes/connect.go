@@ -211,7 +211,7 @@ func (p *prober) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{ip.Unmap()}, nil
 	}
-	ips, err := p.resolver.LookupNetIP(ctx, "ip", host)
+	ips, err := p.lookup(ctx, host)
 	if err == nil && len(ips) == 0 {
 		err = &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
 	}
@@ -232,6 +232,23 @@ func (p *prober) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		ips[i] = ips[i].Unmap()
 	}
 	return ips, nil
+}
+
+// resolveAttempt bounds one lookup. The resolver waits 5 s for an answer
+// before it asks again; a datagram lost on the way to the cluster DNS (a
+// busy node, the conntrack race of parallel A and AAAA queries) is asked
+// again after this instead, for as long as the deadline lasts.
+const resolveAttempt = 2 * time.Second
+
+func (p *prober) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, resolveAttempt)
+		ips, err := p.resolver.LookupNetIP(actx, "ip", host)
+		cancel()
+		if err == nil || ctx.Err() != nil || !isTimeout(err) {
+			return ips, err
+		}
+	}
 }
 
 func resolvedDetail(host string, ips []netip.Addr) string {

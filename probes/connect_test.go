@@ -265,6 +265,22 @@ func TestConnectSlowLookupKeepsTheConnectDeadline(t *testing.T) {
 	}
 }
 
+// TestConnectLookupAsksAgain: a lookup whose queries were lost is asked
+// again before the resolver's own 5 s wait, within the resolve deadline.
+func TestConnectLookupAsksAgain(t *testing.T) {
+	s := startTestServers(t)
+	p := newProber()
+	p.resolver.Dial = fakeDNS(t, 0, 2, netip.MustParseAddr("127.0.0.1")) // the first A and AAAA
+	target := wire.ConnectTarget{ID: "n", Protocol: wire.TCP, Host: "probe-0.tenant-b.svc.", Port: port(t, s.tcpAddr())}
+	r := p.probe(context.Background(), target, deadlines{resolve: 4 * time.Second, probe: 300 * time.Millisecond})
+	if r.Outcome != wire.Reachable {
+		t.Fatalf("outcome %q detail %q; want reachable after asking again", r.Outcome, r.Detail)
+	}
+	if r.ResolveMS < float64(resolveAttempt/time.Millisecond) || r.ResolveMS > 3500 {
+		t.Errorf("resolveMs = %.0f, want one attempt's wait and a quick answer", r.ResolveMS)
+	}
+}
+
 // TestConnectLookupDeadline: a lookup that never answers fails at the
 // resolve deadline, not at the (shorter) connect deadline, and says so.
 func TestConnectLookupDeadline(t *testing.T) {

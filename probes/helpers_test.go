@@ -95,6 +95,11 @@ func silentUDPPort(t *testing.T) int {
 // slowDNS returns a resolver Dial for a DNS server on 127.0.0.1 that
 // answers every A question with addr after delay, and AAAA with nothing.
 func slowDNS(t *testing.T, delay time.Duration, addr netip.Addr) func(ctx context.Context, _, _ string) (net.Conn, error) {
+	return fakeDNS(t, delay, 0, addr)
+}
+
+// fakeDNS is slowDNS that also drops the first drop queries it gets.
+func fakeDNS(t *testing.T, delay time.Duration, drop int, addr netip.Addr) func(ctx context.Context, _, _ string) (net.Conn, error) {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -107,6 +112,10 @@ func slowDNS(t *testing.T, delay time.Duration, addr netip.Addr) func(ctx contex
 			n, from, err := c.ReadFrom(buf)
 			if err != nil {
 				return
+			}
+			if drop > 0 {
+				drop--
+				continue
 			}
 			answer, err := dnsAnswer(buf[:n], addr)
 			if err != nil {
