@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -284,12 +283,8 @@ func TestConnectLookupAsksAgain(t *testing.T) {
 // TestConnectLookupDeadline: a lookup that never answers fails at the
 // resolve deadline, not at the (shorter) connect deadline, and says so.
 func TestConnectLookupDeadline(t *testing.T) {
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", silentUDPPort(t))
 	p := newProber()
-	p.resolver.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", dnsAddr)
-	}
+	p.resolver.Dial = silentDNS(t)
 	start := time.Now()
 	r := p.probe(context.Background(), wire.ConnectTarget{ID: "n", Protocol: wire.TCP, Host: "probe-0.tenant-b.svc.", Port: 80},
 		deadlines{resolve: 700 * time.Millisecond, probe: 200 * time.Millisecond})
@@ -349,12 +344,8 @@ func TestRunConnectBadInput(t *testing.T) {
 // never answers (what a policy blocking DNS looks like): still a DNS failure,
 // but the detail says the resolver timed out, not that the name is missing.
 func TestConnectResolverTimeout(t *testing.T) {
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", silentUDPPort(t))
 	p := newProber()
-	p.resolver.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", dnsAddr)
-	}
+	p.resolver.Dial = silentDNS(t)
 	start := time.Now()
 	r := p.probe(context.Background(), wire.ConnectTarget{ID: "d", Protocol: wire.DNS, Host: "kubernetes.default.svc.cluster.local."},
 		deadlines{resolve: 5 * time.Second, probe: 400 * time.Millisecond})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -90,6 +91,17 @@ func silentUDPPort(t *testing.T) int {
 	}
 	t.Cleanup(func() { c.Close() })
 	return port(t, c.LocalAddr())
+}
+
+// silentDNS returns a resolver Dial for a DNS server that never answers
+// (what a policy blocking DNS looks like).
+func silentDNS(t *testing.T) func(ctx context.Context, _, _ string) (net.Conn, error) {
+	t.Helper()
+	server := fmt.Sprintf("127.0.0.1:%d", silentUDPPort(t))
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", server)
+	}
 }
 
 // slowDNS returns a resolver Dial for a DNS server on 127.0.0.1 that
