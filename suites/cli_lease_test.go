@@ -63,11 +63,21 @@ func TestCLIConcurrentRunsAndCleanup(t *testing.T) {
 			for _, k := range []string{"Namespace", "Pod", "Lease", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "NetworkPolicy", "ServiceAccount"} {
 				assert.Contains(t, kinds, k, "the killed run held a %s", k)
 			}
-			// What cleanup deletes one by one in the tenants' namespaces
-			// (what those objects own, such as Cilium's endpoints of the
-			// probe pods, goes with them).
+			out = byo.cleanup(t, 0)
+			assert.Contains(t, out, "run "+killed+": live", "killed, but its Lease still holds")
+			assertLive(ctx, t, killed, survivor)
+
+			waitLeaseExpired(ctx, t, killed)
+			// What cleanup must delete one by one in the tenants' namespaces,
+			// listed now that the run is dead and nothing else touches its
+			// objects: listed before the kill, the live run could still
+			// delete some of them itself (a check tearing down), as in CI.
+			// What those objects own (Cilium's endpoints of the probe pods)
+			// goes with them.
+			left, err := runs.Find(ctx, h.clients, fixtures.RunSelector(killed))
+			require.NoError(t, err)
 			var inTenants []string
-			_, _, _, rest := runs.Parts(before.Objects)
+			_, _, _, rest := runs.Parts(left.Objects)
 			for _, o := range rest {
 				// One being deleted, or owned by another object (the pods
 				// of a Deployment a check was tearing down when the run was
@@ -80,13 +90,7 @@ func TestCLIConcurrentRunsAndCleanup(t *testing.T) {
 					inTenants = append(inTenants, o.String())
 				}
 			}
-			require.NotEmpty(t, inTenants, "the killed run had objects in the tenants' namespaces")
-
-			out = byo.cleanup(t, 0)
-			assert.Contains(t, out, "run "+killed+": live", "killed, but its Lease still holds")
-			assertLive(ctx, t, killed, survivor)
-
-			waitLeaseExpired(ctx, t, killed)
+			require.NotEmpty(t, inTenants, "the killed run left objects in the tenants' namespaces")
 			out = byo.cleanup(t, 0)
 			assert.Contains(t, out, "run "+killed+": left behind")
 			assert.NotContains(t, out, "run "+survivor+": left behind")
