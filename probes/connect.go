@@ -117,7 +117,13 @@ func resolveTimeoutFor(req wire.ConnectRequest, t wire.ConnectTarget) time.Durat
 	if req.ResolveTimeoutMS > 0 {
 		return time.Duration(req.ResolveTimeoutMS) * time.Millisecond
 	}
-	return max(defaultResolveTimeout, timeoutFor(req, t))
+	return resolveWithin(timeoutFor(req, t))
+}
+
+// resolveWithin is the default resolve deadline for a probe whose own
+// deadline is timeout: defaultResolveTimeout, or timeout when longer.
+func resolveWithin(timeout time.Duration) time.Duration {
+	return max(defaultResolveTimeout, timeout)
 }
 
 // deadlines of one target: its name's resolution, then the probe itself.

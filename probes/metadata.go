@@ -120,7 +120,7 @@ func (p *prober) tryEndpoint(ctx context.Context, ep wire.MetadataEndpoint, time
 		}
 	}()
 	// The name resolves under a deadline of its own, as in `probe connect`.
-	rctx, cancel := context.WithTimeout(ctx, max(defaultResolveTimeout, timeout))
+	rctx, cancel := context.WithTimeout(ctx, resolveWithin(timeout))
 	ips, err := p.resolve(rctx, ep.Host)
 	cancel()
 	if err != nil {
