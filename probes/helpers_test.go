@@ -97,7 +97,11 @@ func silentUDPPort(t *testing.T) int {
 // (what a policy blocking DNS looks like).
 func silentDNS(t *testing.T) func(ctx context.Context, _, _ string) (net.Conn, error) {
 	t.Helper()
-	server := fmt.Sprintf("127.0.0.1:%d", silentUDPPort(t))
+	return dialDNS(fmt.Sprintf("127.0.0.1:%d", silentUDPPort(t)))
+}
+
+// dialDNS is a resolver Dial that sends every query to server over UDP.
+func dialDNS(server string) func(ctx context.Context, _, _ string) (net.Conn, error) {
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", server)
@@ -136,11 +140,7 @@ func fakeDNS(t *testing.T, delay time.Duration, drop int, addr netip.Addr) func(
 			time.AfterFunc(delay, func() { c.WriteTo(answer, from) })
 		}
 	}()
-	server := c.LocalAddr().String()
-	return func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", server)
-	}
+	return dialDNS(c.LocalAddr().String())
 }
 
 // dnsAnswer answers query: addr for A, no records for anything else.
