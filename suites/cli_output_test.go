@@ -3,11 +3,15 @@ package suites
 import (
 	"regexp"
 	"strings"
+
+	"github.com/bulkhead-k8s/bulkhead/reports"
 )
 
 // verdictLine matches the CLI's line for a finished check that did not
-// pass: "[i/n] UNPROVEN ID title (took)".
-var verdictLine = regexp.MustCompile(`^\[\d+/\d+\] (FAIL|UNPROVEN|ERROR|SKIPPED|WAIVED)\s`)
+// pass: "[i/n] UNPROVEN ID title (took)", the verdict in capitals.
+var verdictLine = regexp.MustCompile(`^\[\d+/\d+\] (` + strings.ToUpper(strings.Join([]string{
+	string(reports.Fail), string(reports.Unproven), string(reports.Error), string(reports.Skipped), string(reports.Waived),
+}, "|")) + `)\s`)
 
 // withNotPassed returns a run's output followed by the lines of the checks
 // that did not pass and their reasons. A failed assertion prints its
