@@ -100,7 +100,7 @@ func TestCLIConcurrentRunsAndCleanup(t *testing.T) {
 			assertRunGone(ctx, t, killed, nil)
 
 			code := b.wait(t)
-			assert.Equal(t, 0, code, "the other run was not touched and passes:\n%s", b.out.String())
+			assert.Equal(t, 0, code, "the other run was not touched and passes:\n%s", withNotPassed(b.out.String()))
 			byo.assertNothingLeft(ctx, t, survivor)
 			return ctx
 		}).Feature()

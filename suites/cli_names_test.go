@@ -78,8 +78,8 @@ func TestCLINamesYAMLMisreads(t *testing.T) {
 			if c := h.target.Context; c != "" {
 				args = append(args, "--context", c)
 			}
-			code, _ := runCLI(t, args)
-			assert.Equal(t, namesWantExit, code, "exit code")
+			code, out := runCLI(t, args)
+			assert.Equal(t, namesWantExit, code, "exit code:\n%s", withNotPassed(out))
 
 			res, err := reports.ReadJSON(filepath.Join(dir, run, reports.ResultsFile))
 			require.NoError(t, err, "the run's results")
