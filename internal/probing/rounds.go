@@ -25,6 +25,12 @@ const (
 type Item struct {
 	Src    Pod
 	Settle Settle
+	// Retry: a result that does not match is probed once more in the same
+	// round before the round is kept. For what must work: one answer lost
+	// on a busy node (a probe pod gets little CPU, a datagram is dropped)
+	// is not a broken path. Never for what must be blocked: a leak is a
+	// leak the first time.
+	Retry bool
 }
 
 // RoundsOptions bound the rounds.
@@ -50,8 +56,9 @@ type Run[R any] struct {
 	// SettledAfter is the time from the first round's start to the settled
 	// round's start: how long bulkhead's own setup took to take effect.
 	SettledAfter time.Duration
-	// Execs counts exec round trips (retries included in none: one per
-	// source and round).
+	// Execs counts exec round trips: one per source and round, and one per
+	// source whose Retry items were probed again (the runner's own retries
+	// of a failed exec are counted in none).
 	Execs   int
 	Elapsed time.Duration
 }
@@ -65,6 +72,9 @@ type Round[R any] struct {
 	// asked this round has the zero value and its source is in Failed.
 	Results []R
 	Failed  map[Pod]error
+	// Attempts has one entry per item: 2 where a Retry item was probed
+	// again (Results holds the second answer), else 1.
+	Attempts []int
 }
 
 // Counts reports whether round index k counts for item i.
@@ -111,6 +121,7 @@ func Rounds[R any](ctx context.Context, items []Item, probe ProbeFunc[R], match 
 		}
 		round := probeOnce(ctx, len(run.Rounds)+1, items, order, bySrc, probe)
 		run.Execs += len(order)
+		run.Execs += retry(ctx, items, &round, probe, match)
 		run.Rounds = append(run.Rounds, round)
 		k := len(run.Rounds) - 1
 		if run.SettledAt < 0 {
@@ -149,8 +160,16 @@ func settled[R any](items []Item, round Round[R], match MatchFunc[R]) bool {
 	return true
 }
 
+// roundKey carries the number of the round an exec belongs to, for the
+// Simulated runner.
+type roundKey struct{}
+
 func probeOnce[R any](ctx context.Context, n int, items []Item, order []Pod, bySrc map[Pod][]int, probe ProbeFunc[R]) Round[R] {
-	round := Round[R]{N: n, Start: time.Now().UTC(), Results: make([]R, len(items)), Failed: map[Pod]error{}}
+	ctx = context.WithValue(ctx, roundKey{}, n)
+	round := Round[R]{N: n, Start: time.Now().UTC(), Results: make([]R, len(items)), Failed: map[Pod]error{}, Attempts: make([]int, len(items))}
+	for i := range round.Attempts {
+		round.Attempts[i] = 1
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, src := range order {
@@ -175,6 +194,36 @@ func probeOnce[R any](ctx context.Context, n int, items []Item, order []Pod, byS
 	}
 	wg.Wait()
 	return round
+}
+
+// retry probes once more, one exec per source, the Retry items of round
+// whose result did not match, and keeps the second answer; it returns the
+// number of execs. A source whose retry exec fails keeps its first answers.
+func retry[R any](ctx context.Context, items []Item, round *Round[R], probe ProbeFunc[R], match MatchFunc[R]) int {
+	var order []Pod
+	bySrc := map[Pod][]int{}
+	for i, it := range items {
+		if _, failed := round.Failed[it.Src]; failed || !it.Retry || match(i, round.Results[i]) {
+			continue
+		}
+		if _, ok := bySrc[it.Src]; !ok {
+			order = append(order, it.Src)
+		}
+		bySrc[it.Src] = append(bySrc[it.Src], i)
+	}
+	if len(order) == 0 || ctx.Err() != nil {
+		return 0
+	}
+	again := probeOnce(ctx, round.N, items, order, bySrc, probe)
+	for _, src := range order {
+		if _, failed := again.Failed[src]; failed {
+			continue
+		}
+		for _, i := range bySrc[src] {
+			round.Results[i], round.Attempts[i] = again.Results[i], 2
+		}
+	}
+	return len(order)
 }
 
 type errCount struct{ want, got int }

@@ -3,6 +3,7 @@ package probing
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,4 +179,51 @@ func TestAnAnswerForAnotherBatchIsRefused(t *testing.T) {
 	got, err := exchange(podA, []int{4, 7}, entry, answer("1", "0"), id)
 	require.NoError(t, err)
 	assert.Equal(t, []wire.ConnectResult{{ID: "0"}, {ID: "1"}}, got, "answers in batch order")
+}
+
+// A must-work item that misses once is probed again in the same round and
+// the second answer is kept; a blocked item that leaks is not asked again.
+func TestRoundsRetryWhatMustWorkOnce(t *testing.T) {
+	ts := targets()
+	ts[0].Retry = true
+	var mu sync.Mutex // sources are probed in parallel
+	asked := map[string]int{}
+	sim := &Simulated{ConnectFunc: func(src Pod, tg wire.ConnectTarget, call int) wire.ConnectResult {
+		mu.Lock()
+		defer mu.Unlock()
+		asked[src.Namespace+"/"+tg.Host]++
+		if tg.Host == "must" {
+			// lost in round 1 (first answer), then works
+			return reachable(asked["a/must"] != 1)
+		}
+		return reachable(src == podB) // podB's blocked path leaks
+	}}
+	run, err := ConnectRounds(context.Background(), sim, ts, time.Second, matchByHost(ts), RoundsOptions{Count: 2, SettleTimeout: time.Minute, Pause: time.Millisecond})
+	require.NoError(t, err)
+	require.Len(t, run.Rounds, 2, "the retry settled round 1")
+	assert.Equal(t, wire.Reachable, run.Rounds[0].Results[0].Outcome, "the retry's answer is kept")
+	assert.Equal(t, []int{2, 1, 1}, run.Rounds[0].Attempts)
+	assert.Equal(t, []int{1, 1, 1}, run.Rounds[1].Attempts)
+	assert.Equal(t, 3, asked["a/must"], "asked twice in round 1, once in round 2")
+	assert.Equal(t, 2, asked["b/leak"], "a leak is not asked again")
+	assert.Equal(t, 5, run.Execs, "two sources per round, and the retry exec of podA")
+}
+
+// An item that misses again keeps the second miss; one that keeps missing
+// is asked twice a round, no more.
+func TestRoundsRetryKeepsTheSecondMiss(t *testing.T) {
+	ts := targets()[:1]
+	ts[0].Retry = true
+	calls := 0
+	sim := &Simulated{ConnectFunc: func(Pod, wire.ConnectTarget, int) wire.ConnectResult {
+		calls++
+		return wire.ConnectResult{Outcome: wire.Timeout, Detail: "attempt " + itoa(calls)}
+	}}
+	run, err := ConnectRounds(context.Background(), sim, ts, time.Second, matchByHost(ts), RoundsOptions{Count: 1, SettleTimeout: time.Nanosecond, Pause: time.Millisecond})
+	require.NoError(t, err)
+	require.Len(t, run.Rounds, 1)
+	assert.False(t, run.Settled)
+	assert.Equal(t, "attempt 2", run.Rounds[0].Results[0].Detail)
+	assert.Equal(t, []int{2}, run.Rounds[0].Attempts)
+	assert.Equal(t, 2, calls)
 }

@@ -10,9 +10,10 @@ import (
 )
 
 // Simulated is a Runner for unit tests: answers come from functions of the
-// source, the target and the call number (per source, from 1: the round,
-// for Rounds), so a test can make a path leak in round 2 only, a pod's exec
-// fail, or a target go dead, without a cluster.
+// source, the target and the call number (per source, from 1; under Rounds
+// the round's number, so a Retry in a round is answered as that round
+// was), so a test can make a path leak in round 2 only, a pod's exec fail,
+// or a target go dead, without a cluster.
 type Simulated struct {
 	// ConnectFunc answers one connect target; nil answers every target
 	// with a timeout.
@@ -30,7 +31,7 @@ type Simulated struct {
 	calls map[string]int
 }
 
-func (s *Simulated) next(src Pod, mode string) (int, error) {
+func (s *Simulated) next(ctx context.Context, src Pod, mode string) (int, error) {
 	s.mu.Lock()
 	if s.calls == nil {
 		s.calls = map[string]int{}
@@ -38,6 +39,9 @@ func (s *Simulated) next(src Pod, mode string) (int, error) {
 	s.calls[mode+" "+src.String()]++
 	n := s.calls[mode+" "+src.String()]
 	s.mu.Unlock()
+	if r, ok := ctx.Value(roundKey{}).(int); ok {
+		n = r
+	}
 	if s.ExecErr != nil {
 		if err := s.ExecErr(src, mode, n); err != nil {
 			return n, &ExecError{Pod: src, Mode: mode, Attempts: 1, Err: err}
@@ -57,7 +61,7 @@ func identity(src Pod) wire.Identity { return wire.Identity{Pod: src.Name, Names
 
 // Connect answers every target with ConnectFunc.
 func (s *Simulated) Connect(ctx context.Context, src Pod, req wire.ConnectRequest) (*wire.ConnectResponse, error) {
-	n, err := s.next(src, "connect")
+	n, err := s.next(ctx, src, "connect")
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +82,7 @@ func (s *Simulated) Connect(ctx context.Context, src Pod, req wire.ConnectReques
 
 // Metadata answers every endpoint with MetadataFunc.
 func (s *Simulated) Metadata(ctx context.Context, src Pod, req wire.MetadataRequest) (*wire.MetadataResponse, error) {
-	n, err := s.next(src, "metadata")
+	n, err := s.next(ctx, src, "metadata")
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +100,7 @@ func (s *Simulated) Metadata(ctx context.Context, src Pod, req wire.MetadataRequ
 
 // API answers every call with APIFunc.
 func (s *Simulated) API(ctx context.Context, src Pod, req wire.APIRequest) (*wire.APIResponse, error) {
-	n, err := s.next(src, "api")
+	n, err := s.next(ctx, src, "api")
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +118,7 @@ func (s *Simulated) API(ctx context.Context, src Pod, req wire.APIRequest) (*wir
 
 // Caps answers with CapsFunc.
 func (s *Simulated) Caps(ctx context.Context, src Pod) (*wire.Capabilities, error) {
-	if _, err := s.next(src, "caps"); err != nil {
+	if _, err := s.next(ctx, src, "caps"); err != nil {
 		return nil, err
 	}
 	c := wire.Capabilities{Version: wire.Version, Source: identity(src)}

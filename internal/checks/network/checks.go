@@ -151,6 +151,10 @@ func matrixNotes(m *Matrix) []string {
 	} else {
 		notes = append(notes, fmt.Sprintf("bulkhead's own setup had not fully taken effect by the enforcement deadline (round %d): counting started anyway", m.SettledRound))
 	}
+	if m.Retried > 0 {
+		notes = append(notes, fmt.Sprintf("%d results of paths that must work missed and were probed again in their round (%d worked then): a lost answer on a busy node is not a broken path; the second answer is the one kept",
+			m.Retried, m.Recovered))
+	}
 	if m.SettleBlocks > 0 {
 		notes = append(notes, fmt.Sprintf("%d settle-round results of paths counted from round 1 were no leak and are left out: a block proves nothing before bulkhead's own pods answer, a leak there would have counted", m.SettleBlocks))
 	}
@@ -374,7 +378,7 @@ func Observation(p Path, pr PathRound, role reports.Role) reports.Observation {
 		OK:        pr.Match == Matched,
 		Detail:    pr.Detail,
 		LatencyMS: pr.Last.LatencyMS,
-		Attempts:  1,
+		Attempts:  max(pr.Attempts, 1),
 		Round:     pr.N,
 		At:        pr.Last.Started,
 	}

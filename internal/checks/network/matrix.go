@@ -42,6 +42,9 @@ type PathRound struct {
 	// Observed is the outcome in the words reports use.
 	Observed string
 	Detail   string
+	// Attempts is 2 where a path that must work missed and was probed
+	// again in its round (Last is the second answer), else 1.
+	Attempts int
 }
 
 // Last is the path's last counted round.
@@ -73,6 +76,10 @@ type Matrix struct {
 	// SettleBlocks counts the settle-round results of paths that count from
 	// round 1 which were not leaks: left out, as nothing proved them yet.
 	SettleBlocks int
+	// Retried counts the counted path rounds that missed once and were
+	// probed again (see probing.Item.Retry); Recovered those of them that
+	// matched the second time.
+	Retried, Recovered int
 	Protocols    []wire.Protocol
 	Notes        []string
 	// NotEnforced, when set, says the CNI does not enforce NetworkPolicy
@@ -116,7 +123,8 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 	targets := make([]probing.Target, len(paths))
 	items := make([]probing.Item, len(paths))
 	for i, p := range paths {
-		items[i] = probing.Item{Src: p.Src.Pod(), Settle: settleOf(env.Topology, p)}
+		// What must work (a path, a lookup) is asked again when it misses.
+		items[i] = probing.Item{Src: p.Src.Pod(), Settle: settleOf(env.Topology, p), Retry: p.Allowed || p.Via == ViaDNS}
 		tg := p.Target("")
 		if p.Allowed {
 			tg.TimeoutMS = int(mustWorkTimeout(env.Timing.ConnectTimeout) / time.Millisecond)
@@ -142,7 +150,7 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 			if !run.Counts(items, i, k) {
 				continue
 			}
-			pr := PathRound{N: round.N, Start: round.Start, Last: round.Results[i]}
+			pr := PathRound{N: round.N, Start: round.Start, Last: round.Results[i], Attempts: round.Attempts[i]}
 			if err, failed := round.Failed[p.Src.Pod()]; failed {
 				pr.Match, pr.Observed, pr.Detail = Inconclusive, "not probed", "the probe pod could not be asked this round: "+err.Error()
 			} else {
@@ -155,6 +163,12 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 				// yet. The rounds from the settled one on prove it.
 				m.SettleBlocks++
 				continue
+			}
+			if pr.Attempts > 1 {
+				m.Retried++
+				if pr.Match == Matched {
+					m.Recovered++
+				}
 			}
 			m.Results[i].Rounds = append(m.Results[i].Rounds, pr)
 		}

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -491,4 +492,48 @@ func TestAFailedExecMakesOnlyThatSourceUnproven(t *testing.T) {
 		return nil
 	})
 	assert.Equal(t, reports.Unproven, judged(t, IDCrossTenant, top, m).Verdict)
+}
+
+// A path that must work and loses its first answer in a round (a busy node)
+// is asked again in that round: the retry's answer is kept and said, and
+// neither NET-004 fails nor the blocked paths it proves go unproven. A
+// path that misses again still fails.
+func TestAMustWorkPathThatMissesOnceIsAskedAgain(t *testing.T) {
+	top := reference()
+	var mu sync.Mutex
+	asked := map[string]int{}
+	lost := func(p Path) bool { return p.Allowed && p.Via != ViaDNS && p.Src.Tenant == "a" && p.Dst.Tenant == "a" }
+	reach := func(p Path, round int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		k := p.String() + " round " + strconv.Itoa(round)
+		asked[k]++
+		if lost(p) && asked[k] == 1 {
+			return false // the first answer of every round is lost
+		}
+		return p.Allowed
+	}
+	m := simulate(t, top, reach, nil)
+	v, reason := verdict(t, IDSameTenant, top, m)
+	assert.Equal(t, reports.Pass, v, reason)
+	v, reason = verdict(t, IDCrossTenant, top, m)
+	assert.Equal(t, reports.Pass, v, reason)
+	assert.Positive(t, m.Retried)
+	assert.Equal(t, m.Retried, m.Recovered)
+	retried := 0
+	for _, o := range Slice(top, m, sameTenant).Observations {
+		if o.Attempts == 2 {
+			retried++
+			assert.Equal(t, "reachable", o.Observed, checks.DescribeOne(o))
+		}
+	}
+	assert.Equal(t, m.Retried, retried, "each retried path round says it took two attempts")
+	assert.Contains(t, strings.Join(matrixNotes(m), "\n"), fmt.Sprintf("%d results of paths that must work missed and were probed again in their round (%d worked then)", m.Retried, m.Recovered))
+
+	// missing every time: asked twice a round, and NET-004 fails
+	m = simulate(t, top, func(p Path, _ int) bool { return p.Allowed && !lost(p) }, nil)
+	v, reason = verdict(t, IDSameTenant, top, m)
+	assert.Equal(t, reports.Fail, v, reason)
+	assert.Positive(t, m.Retried)
+	assert.Zero(t, m.Recovered)
 }
