@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -352,6 +353,47 @@ func TestADecoyDeadInOneRoundLeavesThatRoundUnproven(t *testing.T) {
 		}
 	}
 	assert.Contains(t, strings.Join(res.Endpoints.Notes, "\n"), "(round 2)")
+}
+
+// The decoy's first answer to the control pods is lost in every round (a
+// busy node): the control is asked again in its round, the second answer
+// proves the tenants' attempts, and nothing is unproven. Never asked again:
+// a tenant attempt that must be blocked.
+func TestALostDecoyAnswerIsAskedAgainInItsRound(t *testing.T) {
+	top, live := reference(), withDecoy()
+	base := isolatedWorld(live)
+	var mu sync.Mutex
+	asked := map[string]int{}
+	res := simulate(t, top, live, func(p checks.ProbePod, e endpoints.Endpoint, round int) wire.MetadataResult {
+		mu.Lock()
+		k := fmt.Sprint(p.Tenant, " ", p.Name, " ", e.ID, " ", round)
+		asked[k]++
+		n := asked[k]
+		mu.Unlock()
+		if p.Tenant == "control" && n == 1 {
+			return blocked(e, wire.Timeout)
+		}
+		return base(p, e, round)
+	}, nil)
+	j := judge(t, res.Endpoints, IDEndpoints)
+	require.Equal(t, reports.Pass, j.Verdict, j.Reason)
+	assert.NotContains(t, j.Reason, "unproven")
+	for _, o := range j.Observations {
+		if o.Role == reports.RoleTest && o.Status != reports.StatusNotApplicable {
+			assert.Equal(t, reports.StatusPass, o.Status, checks.DescribeOne(o))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	retried := 0
+	for k, n := range asked {
+		if strings.HasPrefix(k, "control ") {
+			retried += n - 1
+			continue
+		}
+		assert.Equal(t, 1, n, "a tenant attempt is asked once a round: %s", k)
+	}
+	assert.Positive(t, retried, "the control's lost answers were asked again")
 }
 
 func TestATenantPodThatReachesNothingIsUnproven(t *testing.T) {

@@ -162,6 +162,11 @@ type Planned struct {
 	Settle probing.Settle
 	// settled says whether a result is what the settle phase waits for.
 	settled func(r wire.MetadataResult) bool
+	// mustWork: a positive control (the decoy answering the control
+	// namespace, a tenant pod reaching its peer), asked again in its round
+	// when it misses (see probing.Item.Retry); never an attempt that must
+	// be blocked.
+	mustWork bool
 }
 
 // Plan is what every probe pod tries each round: the catalogue (control
@@ -183,7 +188,7 @@ func Plan(top checks.Topology, live Live) []Planned {
 			case e.ID == DirectID:
 			case !tn.Isolated && live.serves(e.Host):
 				marker := live.Decoy.Marker
-				pl.Settle, pl.settled = probing.SettleFirst, func(r wire.MetadataResult) bool { return decoyAnswered(r, marker) }
+				pl.Settle, pl.settled, pl.mustWork = probing.SettleFirst, func(r wire.MetadataResult) bool { return decoyAnswered(r, marker) }, true
 			case tn.Isolated && tn.Reference:
 				pl.Settle, pl.settled = probing.SettleFirst, blocked
 			}
@@ -193,7 +198,7 @@ func Plan(top checks.Topology, live Live) []Planned {
 			continue
 		}
 		for _, q := range peers(top, p) {
-			out = append(out, Planned{Pod: p, Endpoint: peerEndpoint(q), Settle: probing.SettleFirst, settled: liveAnswer})
+			out = append(out, Planned{Pod: p, Endpoint: peerEndpoint(q), Settle: probing.SettleFirst, settled: liveAnswer, mustWork: true})
 		}
 	}
 	return out
@@ -207,7 +212,7 @@ func probeRounds(ctx context.Context, env *checks.Env, live Live) (*Result, erro
 	eps := make([]probing.Endpoint, len(plan))
 	items := make([]probing.Item, len(plan))
 	for i, p := range plan {
-		items[i] = probing.Item{Src: p.Pod.Pod(), Settle: p.Settle}
+		items[i] = probing.Item{Src: p.Pod.Pod(), Settle: p.Settle, Retry: p.mustWork}
 		eps[i] = probing.Endpoint{Item: items[i], Endpoint: p.Endpoint}
 	}
 	match := func(i int, r wire.MetadataResult) bool { return plan[i].settled(r) }
