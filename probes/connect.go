@@ -191,6 +191,8 @@ func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, d deadlines) (
 		res.Outcome, res.Detail = classify(err)
 		return res
 	}
+	probing := time.Now()
+	defer func() { res.OverrunMS = overrun(res.Outcome, time.Since(probing), d.probe) }()
 	ctx, cancel = context.WithTimeout(ctx, d.probe)
 	defer cancel()
 	res.Address = ips[0].String()
@@ -208,6 +210,15 @@ func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, d deadlines) (
 		res.Outcome, res.Detail = wire.Failed, fmt.Sprintf("unknown protocol %q", t.Protocol)
 	}
 	return res
+}
+
+// overrun is how long past deadline a probe that took elapsed ended, for a
+// timeout (see wire.ConnectResult.OverrunMS); 0 otherwise.
+func overrun(o wire.Outcome, elapsed, deadline time.Duration) float64 {
+	if o != wire.Timeout || elapsed <= deadline {
+		return 0
+	}
+	return millis(elapsed - deadline)
 }
 
 // resolve returns host's addresses: host itself if it is an IP, else what the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -359,5 +360,46 @@ func TestConnectResolverTimeout(t *testing.T) {
 	}
 	if elapsed > 400*time.Millisecond+500*time.Millisecond {
 		t.Errorf("took %v; the deadline must bound resolution", elapsed)
+	}
+}
+
+// TestOverrun: only a timeout carries how long past its deadline it ended.
+func TestOverrun(t *testing.T) {
+	for _, c := range []struct {
+		o                 wire.Outcome
+		elapsed, deadline time.Duration
+		want              float64
+	}{
+		{wire.Timeout, 4800 * time.Millisecond, 2 * time.Second, 2800},
+		{wire.Timeout, 1900 * time.Millisecond, 2 * time.Second, 0},
+		{wire.Reachable, 4800 * time.Millisecond, 2 * time.Second, 0},
+		{wire.Refused, 4800 * time.Millisecond, 2 * time.Second, 0},
+	} {
+		if got := overrun(c.o, c.elapsed, c.deadline); got != c.want {
+			t.Errorf("overrun(%s, %v, %v) = %v, want %v", c.o, c.elapsed, c.deadline, got, c.want)
+		}
+	}
+}
+
+// TestConnectTimeoutSaysItsOverrun: a UDP target that never answers times
+// out at its deadline and says by how much it overran, which on a pod with
+// CPU to spare is far less than a second.
+func TestConnectTimeoutSaysItsOverrun(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ap := netip.MustParseAddrPort(silent.LocalAddr().String())
+	res := newProber().probe(context.Background(), wire.ConnectTarget{ID: "0", Protocol: wire.UDP, Host: ap.Addr().String(), Port: int(ap.Port())},
+		deadlines{resolve: time.Second, probe: 200 * time.Millisecond})
+	if res.Outcome != wire.Timeout {
+		t.Fatalf("outcome %s (%s), want timeout", res.Outcome, res.Detail)
+	}
+	if res.OverrunMS >= 1000 {
+		t.Errorf("overran by %v ms on an idle pod", res.OverrunMS)
+	}
+	if res.LatencyMS < 200 {
+		t.Errorf("latency %v ms: ended before its deadline", res.LatencyMS)
 	}
 }

@@ -5,7 +5,10 @@
 // per source pod) and reads one response from its standard output.
 package wire
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Version of this contract. The probe prints it in every response so a check
 // can refuse an image that speaks another dialect.
@@ -106,9 +109,31 @@ type ConnectResult struct {
 	// LatencyMS is the whole probe's time, resolution included.
 	LatencyMS float64 `json:"latencyMs"`
 	// ResolveMS is how long a host name took to resolve (not set for IPs).
-	ResolveMS float64   `json:"resolveMs,omitempty"`
+	ResolveMS float64 `json:"resolveMs,omitempty"`
+	// OverrunMS, for a Timeout, is how long past its deadline the probe
+	// ended. A probe pod starved of CPU notices its deadline late, and an
+	// answer that came in time may then lose to the timer: a timeout that
+	// overran by much proves nothing.
+	OverrunMS float64   `json:"overrunMs,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
 	Started   time.Time `json:"started"`
+}
+
+// StarvedOverrunMS: a timeout that ended this long past its deadline came
+// from a probe pod starved of CPU (probe pods request almost none, so as
+// not to take a tenant's quota). Seen only with the node's CPUs taken (up
+// to 2.8 s); a loaded run without that stayed under 0.8 s.
+const StarvedOverrunMS = 1000
+
+// Starved reports whether r is a timeout noticed so late (see OverrunMS)
+// that it proves nothing: not a block, not a broken path.
+func (r ConnectResult) Starved() bool {
+	return r.Outcome == Timeout && r.OverrunMS >= StarvedOverrunMS
+}
+
+// StarvedWhy says, for evidence, why a Starved result proves nothing.
+func (r ConnectResult) StarvedWhy() string {
+	return fmt.Sprintf("the probe ended %.1fs past its deadline (its pod was starved of CPU), so a timeout proves nothing", r.OverrunMS/1000)
 }
 
 // ConnectResponse is what `probe connect` prints on stdout.

@@ -181,6 +181,9 @@ func nodeObservation(it nodeItem, round probing.Round[wire.ConnectResult], i int
 	if it.Reach == nil {
 		detail = append(detail, "node "+it.Node.Node)
 	}
+	if r.Starved() {
+		detail = append(detail, r.StarvedWhy())
+	}
 	o.Detail = strings.TrimPrefix(strings.Join(slices.DeleteFunc(detail, func(s string) bool { return s == "" }), "; "), "; ")
 	if m == Inconclusive && o.Role == reports.RoleTest {
 		o.Status, o.Why = reports.StatusUnproven, "inconclusive: "+o.Observed

@@ -134,6 +134,9 @@ const (
 // probe): a control connection answered by anyone else is not the path.
 func JudgeNode(t NodeTarget, fromTenant bool, r wire.ConnectResult, backend string) (expected string, m Match) {
 	if fromTenant {
+		if r.Starved() { // noticed long past its deadline: proves nothing
+			return "blocked", Inconclusive
+		}
 		switch r.Outcome {
 		case wire.Timeout, wire.Unreachable, wire.Refused:
 			return "blocked", Matched

@@ -78,6 +78,8 @@ func TestJudgeNode(t *testing.T) {
 		{kubelet, true, r(wire.Unreachable), Matched},
 		{kubelet, true, r(wire.Reachable), Mismatched},
 		{kubelet, true, r(wire.Failed), Inconclusive},
+		{kubelet, true, wire.ConnectResult{Outcome: wire.Timeout, OverrunMS: 2800}, Inconclusive},
+		{kubelet, true, wire.ConnectResult{Outcome: wire.Timeout, OverrunMS: 300}, Matched},
 		{kubelet, false, r(wire.Reachable), Matched},
 		{kubelet, false, r(wire.Refused), Mismatched},
 		{kubelet, false, r(wire.Timeout), Mismatched},

@@ -198,11 +198,13 @@ const slowLookup = 1000
 // Judge decides whether a probe result matches the path's expectation, and
 // describes what was observed.
 //   - allowed paths must be reachable, and answered by the intended pod when
-//     the server said who it is; a DNS failure or an error inside the pod is
-//     inconclusive, not a broken path;
+//     the server said who it is; a DNS failure, an error inside the pod or
+//     a timeout noticed long past its deadline is inconclusive, not a
+//     broken path;
 //   - blocked paths must time out (a drop), or be refused or unreachable (a
 //     policy that rejects; the positive controls show the same pods do
-//     answer); a DNS failure or an error proves nothing either way;
+//     answer), in time; a DNS failure, an error or a starved timeout
+//     proves nothing either way;
 //   - name resolutions must resolve.
 func Judge(p Path, r wire.ConnectResult) (m Match, observed, detail string) {
 	observed = string(r.Outcome)
@@ -215,6 +217,12 @@ func Judge(p Path, r wire.ConnectResult) (m Match, observed, detail string) {
 		detail = strings.TrimPrefix(detail+"; "+answered, "; ")
 	}
 	inconclusive := r.Outcome == wire.Failed || r.Outcome == wire.Unsupported || r.Outcome == ""
+	if r.Starved() && p.Via != ViaDNS {
+		// The pod noticed its deadline late: an answer that came in time
+		// may have lost to the timer.
+		detail = strings.TrimPrefix(detail+"; inconclusive: "+r.StarvedWhy(), "; ")
+		return Inconclusive, observed, detail
+	}
 	switch {
 	case p.Via == ViaDNS:
 		if r.Outcome == wire.Reachable {

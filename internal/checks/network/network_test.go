@@ -96,6 +96,9 @@ func TestJudge(t *testing.T) {
 		{"a leak", blocked, wire.ConnectResult{Outcome: wire.Reachable, Peer: right}, Mismatched},
 		{"DNS failure proves nothing", blocked, wire.ConnectResult{Outcome: wire.DNSFailure}, Inconclusive},
 		{"an error proves nothing", blocked, wire.ConnectResult{Outcome: wire.Failed}, Inconclusive},
+		{"a timeout a little late is a block", blocked, wire.ConnectResult{Outcome: wire.Timeout, OverrunMS: 700}, Matched},
+		{"a starved timeout proves no block", blocked, wire.ConnectResult{Outcome: wire.Timeout, OverrunMS: 2800}, Inconclusive},
+		{"a starved timeout is no broken path", allowed, wire.ConnectResult{Outcome: wire.Timeout, OverrunMS: 2800}, Inconclusive},
 		{"resolution works", resolve, wire.ConnectResult{Outcome: wire.Reachable}, Matched},
 		{"resolution fails", resolve, wire.ConnectResult{Outcome: wire.DNSFailure}, Mismatched},
 	}
@@ -116,6 +119,13 @@ func TestJudgeSaysASlowLookup(t *testing.T) {
 	assert.Equal(t, "the name took 2.4s to resolve", detail)
 	_, _, detail = Judge(blocked, wire.ConnectResult{Outcome: wire.Timeout, ResolveMS: 3, LatencyMS: 2003})
 	assert.Empty(t, detail, "a quick lookup is not worth a word")
+}
+
+func TestJudgeSaysAStarvedTimeout(t *testing.T) {
+	blocked := Path{Dst: pod("b", "p3"), Protocol: wire.UDP, Via: ViaPodIP}
+	_, observed, detail := Judge(blocked, wire.ConnectResult{Outcome: wire.Timeout, OverrunMS: 2816, LatencyMS: 4816, Detail: "read udp: i/o timeout"})
+	assert.Equal(t, "timeout", observed)
+	assert.Equal(t, "read udp: i/o timeout; inconclusive: the probe ended 2.8s past its deadline (its pod was starved of CPU), so a timeout proves nothing", detail)
 }
 
 // simulate probes the topology's matrix through the simulated runner:
