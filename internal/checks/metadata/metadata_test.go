@@ -115,6 +115,35 @@ func endpointKey_(e wire.MetadataEndpoint) string {
 	return fmt.Sprint(e.Host, e.Port, e.Request.Path, e.Token != nil, e.FollowFirst)
 }
 
+// attempts counts the tries of each endpoint from each pod in each round.
+type attempts struct {
+	mu sync.Mutex // pods are probed in parallel
+	n  map[string]int
+}
+
+func (a *attempts) next(p checks.ProbePod, e endpoints.Endpoint, round int) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == nil {
+		a.n = map[string]int{}
+	}
+	k := fmt.Sprint(p.Tenant, " ", p.Name, " ", e.ID, " ", round)
+	a.n[k]++
+	return a.n[k]
+}
+
+// controlTimesOut wraps base: the control pods' tries time out where miss
+// says so (by round, and by attempt within the round, from 1).
+func controlTimesOut(base world, a *attempts, miss func(round, attempt int) bool) world {
+	return func(p checks.ProbePod, e endpoints.Endpoint, round int) wire.MetadataResult {
+		n := a.next(p, e, round)
+		if p.Tenant == "control" && miss(round, n) {
+			return blocked(e, wire.Timeout)
+		}
+		return base(p, e, round)
+	}
+}
+
 // simulate runs the metadata probing through the simulated runner: two
 // rounds count; execErr, when set, fails a pod's exec in a round.
 func simulate(t *testing.T, top checks.Topology, live Live, w world, execErr func(src probing.Pod, round int) error) *Result {
@@ -332,12 +361,7 @@ func TestBrokenDecoyLeavesBlockedUnproven(t *testing.T) {
 func TestADecoyDeadInOneRoundLeavesThatRoundUnproven(t *testing.T) {
 	top, live := reference(), withDecoy()
 	base := isolatedWorld(live)
-	res := simulate(t, top, live, func(p checks.ProbePod, e endpoints.Endpoint, round int) wire.MetadataResult {
-		if p.Tenant == "control" && round == 2 {
-			return blocked(e, wire.Timeout)
-		}
-		return base(p, e, round)
-	}, nil)
+	res := simulate(t, top, live, controlTimesOut(base, &attempts{}, func(round, _ int) bool { return round == 2 }), nil)
 	j := judge(t, res.Endpoints, IDEndpoints)
 	require.Equal(t, reports.Pass, j.Verdict, j.Reason)
 	assert.Contains(t, j.Reason, "round results unproven whose paths another round proved")
@@ -362,19 +386,8 @@ func TestADecoyDeadInOneRoundLeavesThatRoundUnproven(t *testing.T) {
 func TestALostDecoyAnswerIsAskedAgainInItsRound(t *testing.T) {
 	top, live := reference(), withDecoy()
 	base := isolatedWorld(live)
-	var mu sync.Mutex
-	asked := map[string]int{}
-	res := simulate(t, top, live, func(p checks.ProbePod, e endpoints.Endpoint, round int) wire.MetadataResult {
-		mu.Lock()
-		k := fmt.Sprint(p.Tenant, " ", p.Name, " ", e.ID, " ", round)
-		asked[k]++
-		n := asked[k]
-		mu.Unlock()
-		if p.Tenant == "control" && n == 1 {
-			return blocked(e, wire.Timeout)
-		}
-		return base(p, e, round)
-	}, nil)
+	asked := &attempts{}
+	res := simulate(t, top, live, controlTimesOut(base, asked, func(_, n int) bool { return n == 1 }), nil)
 	j := judge(t, res.Endpoints, IDEndpoints)
 	require.Equal(t, reports.Pass, j.Verdict, j.Reason)
 	assert.NotContains(t, j.Reason, "unproven")
@@ -383,10 +396,8 @@ func TestALostDecoyAnswerIsAskedAgainInItsRound(t *testing.T) {
 			assert.Equal(t, reports.StatusPass, o.Status, checks.DescribeOne(o))
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	retried := 0
-	for k, n := range asked {
+	for k, n := range asked.n {
 		if strings.HasPrefix(k, "control ") {
 			retried += n - 1
 			continue
