@@ -152,7 +152,7 @@ func matrixNotes(m *Matrix) []string {
 		notes = append(notes, fmt.Sprintf("bulkhead's own setup had not fully taken effect by the enforcement deadline (round %d): counting started anyway", m.SettledRound))
 	}
 	if m.Retried > 0 {
-		notes = append(notes, fmt.Sprintf("%d results of paths that must work missed and were probed again in their round (%d worked then): a lost answer on a busy node is not a broken path; the second answer is the one kept",
+		notes = append(notes, fmt.Sprintf("paths that must work missed %d time(s) and were probed again in the same round; %d of those answered then (a lost answer on a busy node is not a broken path; the second answer is the one kept)",
 			m.Retried, m.Recovered))
 	}
 	if m.SettleBlocks > 0 {

@@ -538,7 +538,7 @@ func TestAMustWorkPathThatMissesOnceIsAskedAgain(t *testing.T) {
 		}
 	}
 	assert.Equal(t, m.Retried, retried, "each retried path round says it took two attempts")
-	assert.Contains(t, strings.Join(matrixNotes(m), "\n"), fmt.Sprintf("%d results of paths that must work missed and were probed again in their round (%d worked then)", m.Retried, m.Recovered))
+	assert.Contains(t, strings.Join(matrixNotes(m), "\n"), fmt.Sprintf("paths that must work missed %d time(s) and were probed again in the same round; %d of those answered then", m.Retried, m.Recovered))
 
 	// missing every time: asked twice a round, and NET-004 fails
 	m = simulate(t, top, func(p Path, _ int) bool { return p.Allowed && !lost(p) }, nil)
