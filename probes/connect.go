@@ -191,8 +191,8 @@ func (p *prober) probe(ctx context.Context, t wire.ConnectTarget, d deadlines) (
 		res.Outcome, res.Detail = classify(err)
 		return res
 	}
-	probing := time.Now()
-	defer func() { res.OverrunMS = overrun(res.Outcome, time.Since(probing), d.probe) }()
+	probeStart := time.Now() // after the lookup, which has its own deadline
+	defer func() { res.OverrunMS = overrun(res.Outcome, time.Since(probeStart), d.probe) }()
 	ctx, cancel = context.WithTimeout(ctx, d.probe)
 	defer cancel()
 	res.Address = ips[0].String()

@@ -123,8 +123,9 @@ func Probe(ctx context.Context, env *checks.Env, paths []Path) (*Matrix, error) 
 	targets := make([]probing.Target, len(paths))
 	items := make([]probing.Item, len(paths))
 	for i, p := range paths {
-		// What must work (a path, a lookup) is asked again when it misses.
-		items[i] = probing.Item{Src: p.Src.Pod(), Settle: settleOf(env.Topology, p), Retry: p.Allowed || p.Via == ViaDNS}
+		// What must work (an allowed path; every lookup is one) is asked
+		// again when it misses.
+		items[i] = probing.Item{Src: p.Src.Pod(), Settle: settleOf(env.Topology, p), Retry: p.Allowed}
 		tg := p.Target("")
 		if p.Allowed {
 			tg.TimeoutMS = int(mustWorkTimeout(env.Timing.ConnectTimeout) / time.Millisecond)
